@@ -1,0 +1,107 @@
+"""Builds the one Redis broker every jobdeck process (web, worker, scheduler, CLI) uses."""
+
+from __future__ import annotations
+
+import dramatiq
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import (
+    AgeLimit,
+    Callbacks,
+    CurrentMessage,
+    GroupCallbacks,
+    Pipelines,
+    ShutdownNotifications,
+)
+from dramatiq.middleware.prometheus import Prometheus
+from dramatiq.rate_limits.backends import RedisBackend as RateLimiterBackend
+from dramatiq.results import Results
+from dramatiq.results.backends import RedisBackend as ResultsBackend
+from dramatiq_abort import Abortable
+from dramatiq_abort.backends import RedisBackend as AbortBackend
+from periodiq import PeriodiqMiddleware
+
+from jobs.errors import ServiceUnavailable
+from jobs.retries import JobRetries
+from jobs.settings import Settings
+from jobs.time_limits import TimeLimits
+
+
+def build_broker(settings: Settings) -> RedisBroker:
+    """A RedisBroker with jobdeck's queues and middleware, not yet made the global broker."""
+    broker = RedisBroker(
+        url=settings.redis_url,
+        heartbeat_timeout=int(settings.redelivery_timeout * 1000),
+        maintenance_chance=settings.maintenance_chance,
+    )
+    # RedisBroker starts with Dramatiq's default middleware; jobdeck replaces the whole list so
+    # that the retry and time-limit policies are its own and the order is explicit.
+    broker.middleware.clear()
+    for middleware in _middleware(settings, broker):
+        broker.add_middleware(middleware)
+    for queue in settings.queues:
+        broker.declare_queue(queue)
+    return broker
+
+
+def _middleware(settings: Settings, broker: RedisBroker) -> list[dramatiq.Middleware]:
+    # Waiting for a result is a BLPOP as long as the caller's timeout; redis-py's default 5 s
+    # socket timeout would cut it short.
+    results_client = redis.Redis.from_url(settings.results_redis_url, socket_timeout=None)
+    return [
+        Prometheus(),
+        AgeLimit(),
+        TimeLimits(
+            soft_time_limit=int(settings.soft_time_limit * 1000),
+            time_limit=int(settings.time_limit * 1000),
+        ),
+        ShutdownNotifications(),
+        Callbacks(),
+        GroupCallbacks(RateLimiterBackend(client=broker.client)),
+        Pipelines(),
+        CurrentMessage(),
+        Abortable(backend=AbortBackend(client=broker.client)),
+        PeriodiqMiddleware(),
+        Results(
+            backend=ResultsBackend(client=results_client),
+            store_results=True,
+            result_ttl=int(settings.result_ttl * 1000),
+        ),
+        JobRetries(
+            max_retries=settings.max_retries,
+            retry_delay=int(settings.retry_delay * 1000),
+            transient_window=int(settings.transient_retry_window * 1000),
+        ),
+    ]
+
+
+def setup_broker(settings: Settings) -> RedisBroker:
+    """Build the broker and make it Dramatiq's global broker.
+
+    Actors bind to the global broker when their module is imported; actors imported under an
+    earlier broker (a test that starts a second runtime) are moved to the new one.
+    """
+    broker = build_broker(settings)
+    previous = dramatiq.broker.global_broker
+    dramatiq.set_broker(broker)
+    if previous is not None and previous is not broker:
+        for actor in list(previous.actors.values()):
+            actor.broker = broker
+            broker.declare_actor(actor)
+    return broker
+
+
+def check_redis(broker: RedisBroker) -> None:
+    """Raise ServiceUnavailable with one clear line when the broker's Redis does not answer."""
+    try:
+        broker.client.ping()
+    except redis.RedisError as error:
+        raise ServiceUnavailable(f"Redis cannot be reached: {error}") from None
+
+
+def results_backend(broker: dramatiq.Broker) -> ResultsBackend:
+    """The results backend the broker's Results middleware writes to."""
+    for middleware in broker.middleware:
+        if isinstance(middleware, Results):
+            return middleware.backend
+    raise LookupError("the broker has no Results middleware")

@@ -1,0 +1,194 @@
+"""The one place that reads jobdeck's configuration from the environment.
+
+Every process (web, worker, scheduler, CLI) calls :func:`load_settings` once at start-up and
+passes the resulting :class:`Settings` on; nothing else in jobdeck reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jobs.errors import SettingsError
+
+#: Where jobdeck keeps its files when ``JOBDECK_VAR_DIR`` is not set.
+DEFAULT_VAR_DIR = "var"
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+DEFAULT_SOFT_TIME_LIMIT = 25 * 60
+DEFAULT_TIME_LIMIT = 30 * 60
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_RETRY_DELAY = 30
+DEFAULT_TRANSIENT_RETRY_WINDOW = 5 * 60
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_PORT = 8000
+DEFAULT_REDELIVERY_TIMEOUT = 60
+DEFAULT_MAINTENANCE_CHANCE = 1000
+DEFAULT_RESULT_TTL = 24 * 3600
+#: The file through which every process finds the embedded Redis server (see jobs.redis_server).
+REDIS_URL_FILE = "redis.url"
+
+QUEUES = ("finance", "reports", "email", "default")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """jobdeck's validated configuration. Durations are in seconds."""
+
+    redis_url: str
+    results_redis_url: str
+    database_url: str
+    timezone: ZoneInfo
+    soft_time_limit: float
+    time_limit: float
+    max_retries: int
+    retry_delay: float
+    transient_retry_window: float
+    var_dir: Path
+    export_dir: Path
+    backup_dir: Path
+    report_dir: Path
+    outbox_dir: Path
+    smtp_url: str | None
+    port: int
+    redelivery_timeout: float
+    maintenance_chance: int
+    result_ttl: float
+    redis_url_explicit: bool = field(default=True, compare=False)
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """Return a copy with some values replaced (tests and the CLI use it)."""
+        return replace(self, **changes)
+
+    @property
+    def queues(self) -> tuple[str, ...]:
+        return QUEUES
+
+
+def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
+    """Read and validate the settings; raise SettingsError naming the first bad variable."""
+    env = dict(_read_dotenv(Path(".env")) if dotenv and environ is None else {})
+    env.update(os.environ if environ is None else environ)
+
+    var_dir = Path(env.get("JOBDECK_VAR_DIR", DEFAULT_VAR_DIR)).resolve()
+    redis_url, redis_url_explicit = _redis_url(env, var_dir)
+    soft_limit = _positive_number(env, "JOBDECK_SOFT_TIME_LIMIT", DEFAULT_SOFT_TIME_LIMIT)
+    hard_limit = _positive_number(env, "JOBDECK_TIME_LIMIT", DEFAULT_TIME_LIMIT)
+    if soft_limit >= hard_limit:
+        raise SettingsError(
+            "JOBDECK_SOFT_TIME_LIMIT",
+            f"must be below JOBDECK_TIME_LIMIT ({hard_limit:g} s), got {soft_limit:g}",
+        )
+    return Settings(
+        redis_url=redis_url,
+        results_redis_url=_url(env, "RESULTS_REDIS_URL", _with_db(redis_url, 1), ("redis", "rediss", "unix")),
+        database_url=_url(
+            env,
+            "DATABASE_URL",
+            f"sqlite:///{var_dir / 'jobdeck.sqlite3'}",
+            ("sqlite", "postgresql", "postgresql+psycopg", "postgres"),
+        ),
+        timezone=_timezone(env),
+        soft_time_limit=soft_limit,
+        time_limit=hard_limit,
+        max_retries=int(_number(env, "JOBDECK_MAX_RETRIES", DEFAULT_MAX_RETRIES, minimum=0, integer=True)),
+        retry_delay=_number(env, "JOBDECK_RETRY_DELAY", DEFAULT_RETRY_DELAY, minimum=0),
+        transient_retry_window=_number(
+            env, "JOBDECK_TRANSIENT_RETRY_WINDOW", DEFAULT_TRANSIENT_RETRY_WINDOW, minimum=0
+        ),
+        var_dir=var_dir,
+        export_dir=_directory(env, "JOBDECK_EXPORT_DIR", var_dir / "exports"),
+        backup_dir=_directory(env, "JOBDECK_BACKUP_DIR", var_dir / "backups"),
+        report_dir=_directory(env, "JOBDECK_REPORT_DIR", var_dir / "reports"),
+        outbox_dir=_directory(env, "JOBDECK_OUTBOX_DIR", var_dir / "outbox"),
+        smtp_url=_url(env, "SMTP_URL", None, ("smtp", "smtps")),
+        port=int(_number(env, "PORT", DEFAULT_PORT, minimum=1, integer=True)),
+        redelivery_timeout=_positive_number(env, "JOBDECK_REDELIVERY_TIMEOUT", DEFAULT_REDELIVERY_TIMEOUT),
+        maintenance_chance=int(
+            _number(env, "JOBDECK_MAINTENANCE_CHANCE", DEFAULT_MAINTENANCE_CHANCE, minimum=0, integer=True)
+        ),
+        result_ttl=_positive_number(env, "JOBDECK_RESULT_TTL", DEFAULT_RESULT_TTL),
+        redis_url_explicit=redis_url_explicit,
+    )
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    values = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        name, _, value = line.removeprefix("export ").partition("=")
+        values[name.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def _redis_url(env: Mapping[str, str], var_dir: Path) -> tuple[str, bool]:
+    if env.get("REDIS_URL"):
+        return _url(env, "REDIS_URL", None, ("redis", "rediss", "unix")), True
+    # make run writes the embedded server's address here so every process finds the same one.
+    url_file = var_dir / REDIS_URL_FILE
+    if url_file.is_file():
+        written = url_file.read_text(encoding="utf-8").strip()
+        if written:
+            return written, False
+    return DEFAULT_REDIS_URL, False
+
+
+def _with_db(redis_url: str, db: int) -> str:
+    parts = urlsplit(redis_url)
+    if parts.scheme == "unix":
+        return redis_url
+    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, ""))
+
+
+def _url(env: Mapping[str, str], name: str, default: str | None, schemes: tuple[str, ...]) -> str | None:
+    value = env.get(name) or default
+    if value is None:
+        return None
+    scheme = urlsplit(value).scheme
+    if scheme not in schemes:
+        raise SettingsError(
+            name, f"must be a URL starting with one of {', '.join(s + '://' for s in schemes)}"
+        )
+    return value
+
+
+def _number(
+    env: Mapping[str, str], name: str, default: float, *, minimum: float, integer: bool = False
+) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        kind = "a whole number" if integer else "a number"
+        raise SettingsError(name, f"must be {kind}, got {raw!r}") from None
+    if value < minimum or value != value:
+        raise SettingsError(name, f"must be at least {minimum:g}, got {raw!r}")
+    return value
+
+
+def _positive_number(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _number(env, name, default, minimum=0)
+    if value == 0:
+        raise SettingsError(name, "must be greater than 0")
+    return value
+
+
+def _timezone(env: Mapping[str, str]) -> ZoneInfo:
+    name = env.get("JOBDECK_TIMEZONE") or DEFAULT_TIMEZONE
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError("JOBDECK_TIMEZONE", f"is not a known time zone: {name!r}") from None
+
+
+def _directory(env: Mapping[str, str], name: str, default: Path) -> Path:
+    return Path(env.get(name) or default).resolve()

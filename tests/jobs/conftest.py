@@ -1,0 +1,62 @@
+"""Database fixtures for the billing data layer: SQLite always, PostgreSQL when TEST_DATABASE_URL is set.
+
+TEST_DATABASE_URL names a PostgreSQL server (e.g. postgresql://postgres@127.0.0.1:5432/postgres); the
+suite creates its own uniquely named database there and drops it at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from jobs.database import make_engine, upgrade
+
+BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
+
+
+def _libpq_url(url: str, database: str) -> str:
+    return make_url(url).set(drivername="postgresql", database=database).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgresql_database_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+    server_url = os.environ["TEST_DATABASE_URL"]
+    name = f"jobdeck_test_{uuid.uuid4().hex[:12]}"
+    maintenance_url = _libpq_url(server_url, "postgres")
+    with psycopg.connect(maintenance_url, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _libpq_url(server_url, name)
+    finally:
+        with psycopg.connect(maintenance_url, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database: a SQLite file under tmp_path, or the session's PostgreSQL database wiped clean."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'db' / 'jobdeck.sqlite3'}"
+    url = request.getfixturevalue("postgresql_database_url")
+    with psycopg.connect(url, autocommit=True) as connection:
+        # One database per session, so each test starts from an empty schema instead.
+        connection.execute("DROP SCHEMA public CASCADE")
+        connection.execute("CREATE SCHEMA public")
+    return url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on a database migrated to the latest revision."""
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
