@@ -28,6 +28,13 @@ DEFAULT_PORT = 8000
 DEFAULT_REDELIVERY_TIMEOUT = 60
 DEFAULT_MAINTENANCE_CHANCE = 1000
 DEFAULT_RESULT_TTL = 24 * 3600
+DEFAULT_MAIL_FROM = "billing@jobdeck.localhost"
+DEFAULT_SMTP_RATE = 10.0
+DEFAULT_REPORT_LANGUAGE = "en"
+REPORT_LANGUAGES = ("en", "zh-CN")
+DEFAULT_BACKUP_KEEP = 7
+DEFAULT_EXPORT_TTL_DAYS = 7
+DEFAULT_REPORT_FILE_TTL_DAYS = 400
 #: The file through which every process finds the embedded Redis server (see jobs.redis_server).
 REDIS_URL_FILE = "redis.url"
 
@@ -53,6 +60,12 @@ class Settings:
     report_dir: Path
     outbox_dir: Path
     smtp_url: str | None
+    mail_from: str
+    smtp_rate: float
+    report_language: str
+    backup_keep: int
+    export_ttl_days: float
+    report_file_ttl_days: float
     port: int
     redelivery_timeout: float
     maintenance_chance: int
@@ -105,6 +118,14 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
         report_dir=_directory(env, "JOBDECK_REPORT_DIR", var_dir / "reports"),
         outbox_dir=_directory(env, "JOBDECK_OUTBOX_DIR", var_dir / "outbox"),
         smtp_url=_url(env, "SMTP_URL", None, ("smtp", "smtps")),
+        mail_from=env.get("JOBDECK_MAIL_FROM") or DEFAULT_MAIL_FROM,
+        smtp_rate=_positive_number(env, "JOBDECK_SMTP_RATE", DEFAULT_SMTP_RATE),
+        report_language=_choice(env, "JOBDECK_REPORT_LANGUAGE", DEFAULT_REPORT_LANGUAGE, REPORT_LANGUAGES),
+        backup_keep=int(_number(env, "JOBDECK_BACKUP_KEEP", DEFAULT_BACKUP_KEEP, minimum=1, integer=True)),
+        export_ttl_days=_positive_number(env, "JOBDECK_EXPORT_TTL_DAYS", DEFAULT_EXPORT_TTL_DAYS),
+        report_file_ttl_days=_positive_number(
+            env, "JOBDECK_REPORT_FILE_TTL_DAYS", DEFAULT_REPORT_FILE_TTL_DAYS
+        ),
         port=int(_number(env, "PORT", DEFAULT_PORT, minimum=1, integer=True)),
         redelivery_timeout=_positive_number(env, "JOBDECK_REDELIVERY_TIMEOUT", DEFAULT_REDELIVERY_TIMEOUT),
         maintenance_chance=int(
@@ -179,6 +200,13 @@ def _positive_number(env: Mapping[str, str], name: str, default: float) -> float
     value = _number(env, name, default, minimum=0)
     if value == 0:
         raise SettingsError(name, "must be greater than 0")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name) or default
+    if value not in choices:
+        raise SettingsError(name, f"must be one of {', '.join(choices)}, got {value!r}")
     return value
 
 
