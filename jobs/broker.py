@@ -44,12 +44,32 @@ def build_broker(settings: Settings) -> RedisBroker:
     return broker
 
 
+def task_store(settings: Settings, client: redis.Redis):
+    """The monitoring store on the broker's Redis, with the configured retention."""
+    from monitoring.store import Retention, TaskStore
+
+    retention = Retention(success=settings.success_retention, failure=settings.failure_retention)
+    return TaskStore(client, retention=retention, poison_cap=settings.poison_cap)
+
+
 def _middleware(settings: Settings, broker: RedisBroker) -> list[dramatiq.Middleware]:
+    from monitoring.middleware import TaskRecorder
+
     # Waiting for a result is a BLPOP as long as the caller's timeout; redis-py's default 5 s
     # socket timeout would cut it short.
     results_client = redis.Redis.from_url(settings.results_redis_url, socket_timeout=None)
     return [
         Prometheus(),
+        # Early, so that its after hook (which forgets the current message) runs late: the
+        # pipeline, retry and recorder hooks all need to know which message is being processed.
+        CurrentMessage(),
+        # First in line: its before hook can refuse a revoked task before anything else runs,
+        # and its after hooks run last, when the retry decision is known.
+        TaskRecorder(
+            store=task_store(settings, broker.client),
+            display_limit=settings.display_limit,
+            heartbeat_interval=settings.heartbeat_interval,
+        ),
         AgeLimit(),
         TimeLimits(
             soft_time_limit=int(settings.soft_time_limit * 1000),
@@ -59,7 +79,6 @@ def _middleware(settings: Settings, broker: RedisBroker) -> list[dramatiq.Middle
         Callbacks(),
         GroupCallbacks(RateLimiterBackend(client=broker.client)),
         Pipelines(),
-        CurrentMessage(),
         Abortable(backend=AbortBackend(client=broker.client)),
         PeriodiqMiddleware(),
         Results(

@@ -37,3 +37,11 @@ class BadArguments(JobdeckError):
 
 class StorageError(JobdeckError):
     """Raised when a directory jobdeck writes to cannot be created or written."""
+
+
+class UnknownTask(JobdeckError):
+    """Raised when a task id is unknown to the monitoring store (never sent, or expired)."""
+
+
+class ActionRefused(JobdeckError):
+    """Raised when a task cannot take an action in its state (retrying a task that succeeded)."""

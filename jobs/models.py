@@ -158,6 +158,8 @@ class Notification(Base):
     __table_args__ = (
         CheckConstraint(_one_of("state", NOTIFICATION_STATES), name="state"),
         Index("ix_notifications_bill_id_kind", "bill_id", "kind"),
+        # The outbox dispatcher looks for queued rows never enqueued, or enqueued long ago.
+        Index("ix_notifications_state_enqueued_at", "state", "enqueued_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -174,6 +176,8 @@ class Notification(Base):
     sent_at: Mapped[datetime | None]
     message_id: Mapped[str | None] = mapped_column(String(300))
     error: Mapped[str | None] = mapped_column(Text)
+    #: When a send job for this row was last put on the queue; NULL means never (see jobs.notifications).
+    enqueued_at: Mapped[datetime | None]
 
 
 class Report(Base):

@@ -9,7 +9,13 @@ import dramatiq
 from jobs.errors import UnknownJob
 
 #: Imported after the broker is set up, so every actor binds to it.
-ACTOR_MODULES = ("jobs.diagnostics",)
+ACTOR_MODULES = (
+    "jobs.diagnostics",
+    "jobs.finance",
+    "jobs.reminders",
+    "jobs.reports",
+    "jobs.notifications",
+)
 
 
 def load_actors() -> None:

@@ -32,6 +32,29 @@ class Runtime:
 
         return make_session_factory(self.engine)
 
+    @cached_property
+    def store(self):
+        """The monitoring store (monitoring.store.TaskStore) on the broker's Redis."""
+        from jobs.broker import task_store
+
+        return task_store(self.settings, self.broker.client)
+
+    @cached_property
+    def monitor(self):
+        """The read model (monitoring.monitor.TaskMonitor)."""
+        from monitoring.monitor import TaskMonitor
+
+        return TaskMonitor(
+            store=self.store, broker=self.broker, heartbeat_interval=self.settings.heartbeat_interval
+        )
+
+    @cached_property
+    def manager(self):
+        """The act model (monitoring.manager.TaskManager)."""
+        from monitoring.manager import TaskManager
+
+        return TaskManager(store=self.store, broker=self.broker, queues=self.settings.queues)
+
 
 _current: Runtime | None = None
 

@@ -35,6 +35,11 @@ REPORT_LANGUAGES = ("en", "zh-CN")
 DEFAULT_BACKUP_KEEP = 7
 DEFAULT_EXPORT_TTL_DAYS = 7
 DEFAULT_REPORT_FILE_TTL_DAYS = 400
+DEFAULT_SUCCESS_RETENTION = 24 * 3600
+DEFAULT_FAILURE_RETENTION = 30 * 24 * 3600
+DEFAULT_HEARTBEAT_INTERVAL = 5
+DEFAULT_POISON_CAP = 3
+DEFAULT_DISPLAY_LIMIT = 2000
 #: The file through which every process finds the embedded Redis server (see jobs.redis_server).
 REDIS_URL_FILE = "redis.url"
 
@@ -66,6 +71,11 @@ class Settings:
     backup_keep: int
     export_ttl_days: float
     report_file_ttl_days: float
+    success_retention: int
+    failure_retention: int
+    heartbeat_interval: float
+    poison_cap: int
+    display_limit: int
     port: int
     redelivery_timeout: float
     maintenance_chance: int
@@ -132,6 +142,13 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
             _number(env, "JOBDECK_MAINTENANCE_CHANCE", DEFAULT_MAINTENANCE_CHANCE, minimum=0, integer=True)
         ),
         result_ttl=_positive_number(env, "JOBDECK_RESULT_TTL", DEFAULT_RESULT_TTL),
+        success_retention=int(_positive_number(env, "JOBDECK_SUCCESS_RETENTION", DEFAULT_SUCCESS_RETENTION)),
+        failure_retention=int(_positive_number(env, "JOBDECK_FAILURE_RETENTION", DEFAULT_FAILURE_RETENTION)),
+        heartbeat_interval=_positive_number(env, "JOBDECK_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT_INTERVAL),
+        poison_cap=int(_number(env, "JOBDECK_POISON_CAP", DEFAULT_POISON_CAP, minimum=1, integer=True)),
+        display_limit=int(
+            _number(env, "JOBDECK_DISPLAY_LIMIT", DEFAULT_DISPLAY_LIMIT, minimum=100, integer=True)
+        ),
         redis_url_explicit=redis_url_explicit,
     )
 

@@ -1,14 +1,107 @@
-"""Every Redis key jobdeck itself writes, with its Redis type. No other module formats a key.
+"""Every Redis key jobdeck reads or writes, with its Redis type. No other module formats a key.
 
-Dramatiq's own keys (``dramatiq:*``: queues, delay queues, dead letters, heartbeats) belong to
-the broker and are read through it.
+jobdeck's own keys (``P`` is PREFIX, ``jobdeck:``)::
 
-    jobdeck:cache:<name>                 STRING  web-process cache entries (Flask-Caching)
+    P task:<id>                       HASH    one task: state, actor, queue, times, worker, attempt,
+                                              retries, progress, display args/result, error,
+                                              timeline (JSON), and while a failure is kept the full
+                                              original message (field ``message``, never shown)
+    P history                         ZSET    every task id, scored by enqueue time (ms)
+    P history:actor:<actor>           ZSET    the same, one per actor
+    P history:queue:<queue>           ZSET    the same, one per queue
+    P history:state:<state>           ZSET    task ids in each state, scored by enqueue time
+    P failure-groups                  HASH    fingerprint -> JSON {type, message, count, first, last}
+    P failure-group:<fingerprint>     ZSET    failed task ids of one fingerprint, by failure time
+    P revoked:<id>                    STRING  a revocation, kept as long as the task may still run
+    P stats:minute:<n>                HASH    counters of minute n since the epoch: a:<actor>:<metric>,
+    P stats:hour:<n>                  HASH      q:<queue>:<metric> (processed, succeeded, failed,
+    P stats:day:<n>                   HASH      retried, revoked, duration_sum, duration_max, b<i>)
+    P workers                         ZSET    worker process id -> last heartbeat (ms)
+    P worker:<id>                     HASH    host, pid, queues, threads, started_at, in_flight, done
+    P claim:<name>:<n>                STRING  a once-per-period job claimed by one process (SET NX)
+    P lock:<actor>[:<period>]         STRING  one-at-a-time lock of a finance or report job (a count,
+                                              Dramatiq's ConcurrentRateLimiter), lives <= hard limit
+    P cache:<name>                    STRING  web-process cache entries (Flask-Caching)
+
+Dramatiq's keys (``N`` is the broker namespace, ``dramatiq``), read for queue figures::
+
+    N:<queue>                         LIST    message ids ready to run, oldest first
+    N:<queue>.msgs                    HASH    message id -> encoded message
+    N:<queue>.DQ / .DQ.msgs           LIST / HASH  delayed messages
+    N:<queue>.XQ / .XQ.msgs           ZSET / HASH  dead-lettered messages
+    N:__heartbeats__                  ZSET    broker id -> last heartbeat
+    N:__acks__.<broker id>.<queue>    SET     message ids a worker process holds (in flight)
 """
 
 from __future__ import annotations
 
 #: Everything jobdeck writes to Redis starts with this.
 PREFIX = "jobdeck:"
+#: One-at-a-time locks of finance and report jobs.
+LOCK_PREFIX = PREFIX + "lock:"
 #: The web process's cache entries; cleanup_cache deletes under this prefix only.
 CACHE_PREFIX = PREFIX + "cache:"
+
+HISTORY = PREFIX + "history"
+FAILURE_GROUPS = PREFIX + "failure-groups"
+WORKERS = PREFIX + "workers"
+
+#: Counter granularities, the length of one bucket in milliseconds.
+GRANULARITIES = {"minute": 60_000, "hour": 3_600_000, "day": 86_400_000}
+
+
+def task(task_id: str) -> str:
+    return f"{PREFIX}task:{task_id}"
+
+
+def history_by(field: str, value: str) -> str:
+    """The history index of one actor, queue or state (``field`` is actor, queue or state)."""
+    return f"{HISTORY}:{field}:{value}"
+
+
+def failure_group(fingerprint: str) -> str:
+    return f"{PREFIX}failure-group:{fingerprint}"
+
+
+def revoked(task_id: str) -> str:
+    return f"{PREFIX}revoked:{task_id}"
+
+
+def stats(granularity: str, bucket: int) -> str:
+    return f"{PREFIX}stats:{granularity}:{bucket}"
+
+
+def worker(worker_id: str) -> str:
+    return f"{PREFIX}worker:{worker_id}"
+
+
+def claim(name: str, period: int) -> str:
+    return f"{PREFIX}claim:{name}:{period}"
+
+
+def broker_queue(namespace: str, queue: str) -> str:
+    return f"{namespace}:{queue}"
+
+
+def broker_messages(namespace: str, queue: str) -> str:
+    return f"{namespace}:{queue}.msgs"
+
+
+def broker_delayed(namespace: str, queue: str) -> str:
+    return f"{namespace}:{queue}.DQ"
+
+
+def broker_dead(namespace: str, queue: str) -> str:
+    return f"{namespace}:{queue}.XQ"
+
+
+def broker_dead_messages(namespace: str, queue: str) -> str:
+    return f"{namespace}:{queue}.XQ.msgs"
+
+
+def broker_heartbeats(namespace: str) -> str:
+    return f"{namespace}:__heartbeats__"
+
+
+def broker_acks(namespace: str, broker_id: str, queue: str) -> str:
+    return f"{namespace}:__acks__.{broker_id}.{queue}"

@@ -54,6 +54,7 @@ def environment(redis_url: str, tmp_path: Path) -> dict[str, str]:
         "JOBDECK_RETRY_DELAY": "1",
         "JOBDECK_REDELIVERY_TIMEOUT": "3",
         "JOBDECK_MAINTENANCE_CHANCE": "1000000",
+        "JOBDECK_HEARTBEAT_INTERVAL": "1",
     }
 
 
@@ -125,7 +126,8 @@ class WorkerProcess:
 def start_worker(environment: dict[str, str], tmp_path: Path) -> Iterator:
     """Start real worker processes: ``start_worker(processes=1, threads=2, modules=(), **env)``.
 
-    ``modules`` are extra modules the worker imports; ``env`` adds environment variables.
+    ``modules`` are extra modules the worker imports; ``env`` adds environment variables;
+    ``wait=False`` returns before the worker says it is ready (for workers that die at once).
     """
     workers: list[WorkerProcess] = []
 
@@ -134,6 +136,7 @@ def start_worker(environment: dict[str, str], tmp_path: Path) -> Iterator:
         threads: int = 2,
         shutdown_timeout: int = 5000,
         modules: tuple[str, ...] = (),
+        wait: bool = True,
         **env: str,
     ) -> WorkerProcess:
         log_path = tmp_path / f"worker-{len(workers)}.log"
@@ -162,7 +165,8 @@ def start_worker(environment: dict[str, str], tmp_path: Path) -> Iterator:
             )
         worker = WorkerProcess(process, log_path, processes)
         workers.append(worker)
-        worker.wait_until_ready()
+        if wait:
+            worker.wait_until_ready()
         return worker
 
     yield start

@@ -6,6 +6,8 @@ the attempts' times from outside the worker process.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import dramatiq
@@ -48,3 +50,10 @@ def sleeper(key: str, seconds: float, keep_going_after_soft_limit: bool = False)
         time.sleep(seconds)
     _log(key, "finished")
     return "finished"
+
+
+@dramatiq.actor(queue_name="default")
+def kill_own_worker(key: str) -> None:
+    """Kill the worker process running it, as a segfault or the OOM killer would."""
+    _log(key, "attempt")
+    os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,320 @@
+"""TaskMonitor: the one read model the API, the CLI and the dashboard share."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+
+from monitoring import keys
+from monitoring.records import (
+    ACTIVE_STATES,
+    FailureGroup,
+    HistoryPage,
+    QueueStats,
+    TaskRecord,
+    WorkerRecord,
+    from_ms,
+)
+from monitoring.store import DURATION_BUCKETS, TaskStore, now_ms
+from monitoring.workers import DEFAULT_HEARTBEAT_INTERVAL, dead_after_ms, live_worker_ids
+
+DEFAULT_PAGE_SIZE = 50
+#: Most records one history call reads when it must filter beyond its index (search, two filters).
+MAX_SCANNED = 10_000
+SCAN_BATCH = 500
+#: The longest window each counter granularity serves, in seconds.
+WINDOW_LIMITS = (("minute", 3 * 3600), ("hour", 3 * 24 * 3600), ("day", 366 * 24 * 3600))
+COUNTER_METRICS = ("enqueued", "processed", "succeeded", "failed", "retried", "revoked")
+
+
+class TaskMonitor:
+    """Reads tasks, history, statistics, workers and queues; never writes.
+
+    Parameters:
+      store(TaskStore): the monitoring store.
+      broker(RedisBroker): for queue names and Dramatiq's queue keys.
+      heartbeat_interval(float): seconds between worker heartbeats (decides who is dead). Default 5.
+    """
+
+    def __init__(
+        self, *, store: TaskStore, broker: RedisBroker, heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
+    ) -> None:
+        self.store = store
+        self.broker = broker
+        self.client = store.client
+        self.heartbeat_interval = heartbeat_interval
+
+    def get_task_status(self, task_id: str) -> TaskRecord | None:
+        """One task, or None if unknown or expired. One round trip (two if it is running)."""
+        record = self.store.load(task_id)
+        if record is None:
+            return None
+        live = self._live_workers() if record.get("state") == "STARTED" else None
+        return TaskRecord.from_store(record, live_workers=live)
+
+    def get_all_tasks(self, limit: int = 500) -> list[TaskRecord]:
+        """Active tasks (pending, scheduled, started, retrying), newest first. Three round trips."""
+        pipeline = self.client.pipeline(transaction=False)
+        for state in ACTIVE_STATES:
+            pipeline.zrevrange(keys.history_by("state", state), 0, limit - 1, withscores=True)
+        entries = sorted(
+            ((score, member.decode()) for members in pipeline.execute() for member, score in members),
+            reverse=True,
+        )[:limit]
+        return self._records([task_id for _, task_id in entries])
+
+    def get_task_history(
+        self,
+        *,
+        actor: str | None = None,
+        queue: str | None = None,
+        state: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        search: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+    ) -> HistoryPage:
+        """Tasks newest first, filtered; cursor paging.
+
+        The index of the most selective filter is read (state, else actor, else queue); other
+        filters and the free-text ``search`` (over arguments, results and errors) are applied
+        to what is read, reading at most MAX_SCANNED records per call. A page with one filter
+        or none costs two round trips.
+        """
+        index = self._history_index(actor=actor, queue=queue, state=state)
+        checks = {"actor": actor, "queue": queue, "state": state}
+        needs_check = sum(value is not None for value in checks.values()) > 1 or bool(search)
+        max_score, skip = _parse_cursor(cursor, until)
+        min_score = int(since.timestamp() * 1000) if since else "-inf"
+        found: list[TaskRecord] = []
+        scanned = 0
+        live = self._live_workers()
+        batch = limit if not needs_check else SCAN_BATCH
+        while len(found) < limit and scanned < MAX_SCANNED:
+            entries = self.client.zrevrangebyscore(
+                index, max_score, min_score, start=skip, num=batch, withscores=True
+            )
+            if not entries:
+                return HistoryPage(found, None, scanned)
+            for member, score in entries:
+                scanned += 1
+                skip = skip + 1 if score == max_score else 1
+                max_score = score
+                record = self.store.load(member.decode()) if needs_check else None
+                if needs_check and (record is None or not _matches(record, checks, search)):
+                    continue
+                found.extend(
+                    self._records([member.decode()], live)
+                    if record is None
+                    else [TaskRecord.from_store(record, live_workers=live)]
+                )
+                if len(found) == limit:
+                    break
+        return HistoryPage(found, _format_cursor(max_score, skip), scanned)
+
+    def get_task_stats(self, window: int = 3600) -> dict[str, dict[str, Any]]:
+        """Per actor over the last ``window`` seconds: counts, failure rate, p50/p95/max duration.
+
+        Reads only counters (one round trip), never history.
+        """
+        granularity = next((name for name, longest in WINDOW_LIMITS if window <= longest), "day")
+        size = keys.GRANULARITIES[granularity]
+        last = now_ms() // size
+        first = last - max(1, -(-window * 1000 // size)) + 1
+        pipeline = self.client.pipeline(transaction=False)
+        for bucket in range(first, last + 1):
+            pipeline.hgetall(keys.stats(granularity, bucket))
+        totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for counters in pipeline.execute():
+            for name, value in counters.items():
+                owner, _, rest = name.decode().partition(":")
+                if owner != "a":
+                    continue
+                actor, _, metric = rest.rpartition(":")
+                if metric == "duration_max":
+                    totals[actor][metric] = max(totals[actor][metric], int(value))
+                else:
+                    totals[actor][metric] += int(value)
+        return {actor: _summarise_counters(figures) for actor, figures in sorted(totals.items())}
+
+    def get_worker_stats(self) -> list[WorkerRecord]:
+        """Every worker seen recently, alive or dead. Two round trips."""
+        workers = [member.decode() for member in self.client.zrange(keys.WORKERS, 0, -1)]
+        pipeline = self.client.pipeline(transaction=False)
+        for worker_id in workers:
+            pipeline.hgetall(keys.worker(worker_id))
+        dead_before = now_ms() - dead_after_ms(self.heartbeat_interval)
+        records = []
+        for raw in pipeline.execute():
+            if not raw:
+                continue
+            fields = {name.decode(): value.decode() for name, value in raw.items()}
+            last_seen = int(fields.get("last_seen", 0))
+            records.append(
+                WorkerRecord(
+                    worker_id=fields["id"],
+                    host=fields.get("host", ""),
+                    pid=int(fields.get("pid", 0)),
+                    queues=[name for name in fields.get("queues", "").split(",") if name],
+                    threads=int(fields.get("threads", 0)),
+                    started_at=from_ms(fields.get("started_at")),
+                    last_seen=from_ms(last_seen),
+                    in_flight=int(fields.get("in_flight", 0)),
+                    done=int(fields.get("done", 0)),
+                    alive=last_seen >= dead_before and "stopped_at" not in fields,
+                    stopped="stopped_at" in fields,
+                )
+            )
+        return records
+
+    def get_queue_stats(self) -> list[QueueStats]:
+        """Ready, delayed, in flight, dead-lettered, latency and live consumers of each queue.
+
+        Two round trips, plus one per queue with waiting messages (for the oldest one's age).
+        """
+        namespace = self.broker.namespace
+        queues = sorted(
+            name for name in self.broker.get_declared_queues() if not name.endswith((".DQ", ".XQ"))
+        )
+        brokers = [member.decode() for member in self.client.zrange(keys.broker_heartbeats(namespace), 0, -1)]
+        pipeline = self.client.pipeline(transaction=False)
+        for queue in queues:
+            pipeline.llen(keys.broker_queue(namespace, queue))
+            pipeline.llen(keys.broker_delayed(namespace, queue))
+            pipeline.zcard(keys.broker_dead(namespace, queue))
+            pipeline.lindex(keys.broker_queue(namespace, queue), 0)
+            for broker_id in brokers:
+                pipeline.scard(keys.broker_acks(namespace, broker_id, queue))
+                pipeline.scard(keys.broker_acks(namespace, broker_id, queue + ".DQ"))
+        results = iter(pipeline.execute())
+        consumers = self._consumers()
+        stats = []
+        for queue in queues:
+            ready, delayed, dead, oldest = next(results), next(results), next(results), next(results)
+            in_flight = 0
+            for _ in brokers:
+                in_flight += next(results)
+                delayed += next(results)
+            stats.append(
+                QueueStats(
+                    queue, ready, delayed, in_flight, dead, self._age(queue, oldest), consumers.get(queue, 0)
+                )
+            )
+        return stats
+
+    def get_failure_groups(self) -> list[FailureGroup]:
+        """Failures grouped by exception type and message fingerprint, most frequent first."""
+        groups = []
+        for fingerprint, raw in self.client.hscan_iter(keys.FAILURE_GROUPS):
+            group = json.loads(raw)
+            groups.append(
+                FailureGroup(
+                    fingerprint.decode(),
+                    group.get("type", ""),
+                    group.get("message", ""),
+                    group["count"],
+                    from_ms(group.get("first")),
+                    from_ms(group.get("last")),
+                )
+            )
+        return sorted(groups, key=lambda group: group.count, reverse=True)
+
+    def failure_group_task_ids(self, fingerprint: str, limit: int = MAX_SCANNED) -> list[str]:
+        """Ids of the failed tasks in one group, newest first."""
+        members = self.client.zrevrange(keys.failure_group(fingerprint), 0, limit - 1)
+        return [member.decode() for member in members]
+
+    def _age(self, queue: str, oldest: bytes | None) -> float:
+        if oldest is None:
+            return 0.0
+        data = self.client.hget(keys.broker_messages(self.broker.namespace, queue), oldest)
+        if data is None:
+            return 0.0
+        enqueued = dramatiq.Message.decode(data).message_timestamp
+        return max(0.0, (time.time() * 1000 - enqueued) / 1000)
+
+    def _consumers(self) -> dict[str, int]:
+        counts: dict[str, int] = defaultdict(int)
+        for worker in self.get_worker_stats():
+            if worker.alive:
+                for queue in worker.queues:
+                    counts[queue] += 1
+        return counts
+
+    def _live_workers(self) -> set[str]:
+        return live_worker_ids(self.store, self.heartbeat_interval)
+
+    def _records(self, task_ids: list[str], live: set[str] | None = None) -> list[TaskRecord]:
+        live = self._live_workers() if live is None else live
+        return [TaskRecord.from_store(record, live_workers=live) for record in self.store.load_many(task_ids)]
+
+    def _history_index(self, *, actor: str | None, queue: str | None, state: str | None) -> str:
+        if state:
+            return keys.history_by("state", state)
+        if actor:
+            return keys.history_by("actor", actor)
+        if queue:
+            return keys.history_by("queue", queue)
+        return keys.HISTORY
+
+
+def _matches(record: dict[str, str], checks: dict[str, str | None], search: str | None) -> bool:
+    field_names = {"actor": "actor", "queue": "queue", "state": "state"}
+    for name, wanted in checks.items():
+        if wanted is not None and record.get(field_names[name]) != wanted:
+            return False
+    if search:
+        needle = search.lower()
+        haystack = " ".join(
+            record.get(name, "") for name in ("args", "kwargs", "result", "error_type", "error_message")
+        )
+        return needle in haystack.lower()
+    return True
+
+
+def _parse_cursor(cursor: str | None, until: datetime | None) -> tuple[Any, int]:
+    if cursor:
+        score, _, skip = cursor.partition(":")
+        return float(score), int(skip or 0)
+    return (int(until.timestamp() * 1000) if until else "+inf"), 0
+
+
+def _format_cursor(score: Any, skip: int) -> str:
+    return f"{int(score)}:{skip}"
+
+
+def _summarise_counters(figures: dict[str, int]) -> dict[str, Any]:
+    finished = figures["succeeded"] + figures["failed"]
+    buckets = [figures[f"b{index}"] for index in range(len(DURATION_BUCKETS) + 1)]
+    return {
+        **{metric: figures[metric] for metric in COUNTER_METRICS},
+        "failure_rate": round(figures["failed"] / finished, 4) if finished else 0.0,
+        "duration_mean": round(figures["duration_sum"] / figures["processed"] / 1000, 3)
+        if figures["processed"]
+        else None,
+        "duration_p50": _quantile(buckets, 0.50),
+        "duration_p95": _quantile(buckets, 0.95),
+        "duration_max": figures["duration_max"] / 1000 if figures["processed"] else None,
+    }
+
+
+def _quantile(buckets: list[int], quantile: float) -> float | None:
+    """The upper bound (s) of the histogram bucket holding the quantile; the max bucket is open."""
+    total = sum(buckets)
+    if not total:
+        return None
+    rank = quantile * total
+    running = 0
+    for index, count in enumerate(buckets):
+        running += count
+        if running >= rank:
+            bound = DURATION_BUCKETS[index] if index < len(DURATION_BUCKETS) else DURATION_BUCKETS[-1]
+            return bound / 1000
+    return DURATION_BUCKETS[-1] / 1000

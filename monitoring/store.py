@@ -1,0 +1,139 @@
+"""The Redis store behind the monitoring middleware, TaskMonitor and TaskManager.
+
+Writes go through one Lua script (record.lua), so each lifecycle event is one round trip.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from monitoring import keys
+
+DEFAULT_SUCCESS_TTL = 24 * 3600
+DEFAULT_FAILURE_TTL = 30 * 24 * 3600
+DEFAULT_COUNTER_TTLS = {"minute": 2 * 24 * 3600, "hour": 30 * 24 * 3600, "day": 365 * 24 * 3600}
+DEFAULT_TIMELINE_MAX = 50
+DEFAULT_POISON_CAP = 3
+DEFAULT_HISTORY_MAX = 2_000_000
+#: Upper bounds (ms) of the duration histogram's buckets; the last bucket is everything above.
+DURATION_BUCKETS = (
+    5,
+    10,
+    25,
+    50,
+    100,
+    250,
+    500,
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    30_000,
+    60_000,
+    300_000,
+    1_800_000,
+)
+
+RECORD_SCRIPT = (Path(__file__).with_name("record.lua")).read_text(encoding="utf-8")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def duration_bucket(duration_ms: int) -> int:
+    """The index of the histogram bucket a duration falls in."""
+    for index, bound in enumerate(DURATION_BUCKETS):
+        if duration_ms <= bound:
+            return index
+    return len(DURATION_BUCKETS)
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long the store keeps things, in seconds, and how much.
+
+    Parameters:
+      success(int): finished successful and revoked tasks. Default 1 day.
+      failure(int): failed tasks (and their full messages, for retry). Default 30 days.
+      counters(dict): per granularity (minute, hour, day). Defaults 2 days, 30 days, 1 year.
+      history_max(int): most task ids any one history index keeps. Default 2,000,000.
+    """
+
+    success: int = DEFAULT_SUCCESS_TTL
+    failure: int = DEFAULT_FAILURE_TTL
+    counters: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_COUNTER_TTLS))
+    history_max: int = DEFAULT_HISTORY_MAX
+
+
+class TaskStore:
+    """Reads and writes jobdeck's task records in Redis.
+
+    Parameters:
+      client(redis.Redis): the broker's Redis client.
+      retention(Retention): how long records and counters are kept.
+      poison_cap(int): worker deaths in a row after which a message is failed. Default 3.
+      timeline_max(int): events kept in a task's timeline. Default 50.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        retention: Retention | None = None,
+        poison_cap: int = DEFAULT_POISON_CAP,
+        timeline_max: int = DEFAULT_TIMELINE_MAX,
+    ) -> None:
+        self.client = client
+        self.retention = retention or Retention()
+        self.poison_cap = poison_cap
+        self._script = client.register_script(RECORD_SCRIPT)
+        self._config = json.dumps(
+            {
+                "ttl_success": self.retention.success,
+                "ttl_failure": self.retention.failure,
+                "timeline_max": timeline_max,
+                "poison_cap": poison_cap,
+                "granularities": {
+                    name: [size, self.retention.counters[name]] for name, size in keys.GRANULARITIES.items()
+                },
+            }
+        )
+
+    def record(self, command: str, task_id: str, data: dict[str, Any], *, pipeline=None) -> Any:
+        """Run one record.lua command for a task; one round trip (or queued on ``pipeline``)."""
+        payload = json.dumps({name: value for name, value in data.items() if value is not None}, default=str)
+        result = self._script(
+            keys=[], args=[keys.PREFIX, command, task_id, now_ms(), payload, self._config], client=pipeline
+        )
+        return result.decode() if isinstance(result, bytes) else result
+
+    def load(self, task_id: str, *, with_message: bool = False) -> dict[str, str] | None:
+        """One task's fields as text, or None. One round trip."""
+        raw = self.client.hgetall(keys.task(task_id))
+        return decode_record(raw, with_message=with_message) if raw else None
+
+    def load_many(self, task_ids: list[str]) -> list[dict[str, str]]:
+        """Several tasks' fields, skipping expired ones, in the order given. One round trip."""
+        pipeline = self.client.pipeline(transaction=False)
+        for task_id in task_ids:
+            pipeline.hgetall(keys.task(task_id))
+        return [decode_record(raw) for raw in pipeline.execute() if raw]
+
+    def claim(self, name: str, period_seconds: int) -> bool:
+        """Claim a once-per-period duty for this process; False if another process has it."""
+        period = int(time.time() // period_seconds)
+        return bool(self.client.set(keys.claim(name, period), "1", nx=True, ex=period_seconds * 2))
+
+
+def decode_record(raw: dict[bytes, bytes], *, with_message: bool = False) -> dict[str, str]:
+    record = {name.decode(): value.decode(errors="replace") for name, value in raw.items()}
+    if not with_message:
+        record.pop("message", None)
+    return record
