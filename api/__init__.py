@@ -31,4 +31,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from api.health import blueprint as health_blueprint
 
     api.register_blueprint(health_blueprint)
+    from api import metrics
+
+    metrics.init_app(app)
     return app

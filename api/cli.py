@@ -98,6 +98,44 @@ def db_upgrade_command() -> None:
     click.echo(f"Database at {redact_url(settings.database_url)} is up to date.")
 
 
+@db_group.command("backup")
+def db_backup_command() -> None:
+    """Back the database up now, verify it, and keep the newest JOBDECK_BACKUP_KEEP backups."""
+    from jobs.backups import prune_backups, take_backup
+    from jobs.database import make_engine
+    from jobs.settings import load_settings
+    from jobs.storage import backup_storage
+
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        summary = take_backup(settings, engine)
+        summary["pruned"] = prune_backups(engine, backup_storage(settings), settings.backup_keep)
+    finally:
+        engine.dispose()
+    click.echo(json.dumps(summary, default=str))
+
+
+@db_group.command("restore")
+@click.argument("backup_id", type=int)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def db_restore_command(backup_id: int, yes: bool) -> None:
+    """Replace the database's content with backup BACKUP_ID (its checksum is checked first)."""
+    from jobs.backups import restore_backup
+    from jobs.database import redact_url
+    from jobs.settings import load_settings
+
+    settings = load_settings()
+    if not yes:
+        click.confirm(
+            f"Replace the content of {redact_url(settings.database_url)} with backup {backup_id}?", abort=True
+        )
+    summary = restore_backup(settings, backup_id)
+    click.echo(
+        f"Restored backup {summary['backup_id']} (taken {summary['created_at']}) into {summary['database']}."
+    )
+
+
 @main.group("demo")
 def demo_group() -> None:
     """Demonstration data."""

@@ -15,6 +15,8 @@ ACTOR_MODULES = (
     "jobs.reminders",
     "jobs.reports",
     "jobs.notifications",
+    "jobs.data",
+    "jobs.maintenance",
 )
 
 

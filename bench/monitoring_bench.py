@@ -1,0 +1,205 @@
+"""Monitoring benchmarks (issue 4). Not a test: prints figures and their bars.
+
+    python bench/monitoring_bench.py throughput [--jobs 50000] [--runs 5]
+    python bench/monitoring_bench.py reads [--tasks 1000000]
+
+throughput: no-op jobs through real workers (2 processes x 8 threads), jobdeck with all
+monitoring on versus plain Dramatiq with Results only, interleaved runs on one Redis; the
+figure is the ratio of median throughputs (bar >= 0.70). It also reports Redis memory per
+retained task.
+reads: with N task records in the store, p95 latency of one task's status, a 50-row history
+page (unfiltered, by actor, by state) and stats for all actors (bar < 20 ms each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from jobs.redis_server import free_port, start_embedded_redis  # noqa: E402
+
+BIN = Path(sys.executable).parent
+THROUGHPUT_BAR = 0.70
+READ_BAR_MS = 20.0
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {platform.system()}"
+
+
+def environment(redis_url: str, work: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "RESULTS_REDIS_URL": redis_url.rsplit("/", 1)[0] + "/1",
+        "JOBDECK_VAR_DIR": str(work / "var"),
+        "PYTHONPATH": str(ROOT),
+        "dramatiq_prom_db": str(work / "prometheus"),
+        "dramatiq_prom_port": str(free_port()),
+    }
+
+
+def one_run(kind: str, jobs: int, redis_url: str, work: Path) -> float:
+    """Enqueue ``jobs`` no-ops, start the workers, return messages per second."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushall()
+    env = environment(redis_url, work)
+    (work / "prometheus").mkdir(parents=True, exist_ok=True)
+    module = "bench.noop_jobdeck" if kind == "jobdeck" else "bench.noop_plain"
+    enqueue = (
+        "import sys; sys.path.insert(0, %r)\n" % str(ROOT)
+        + ("from jobs.runtime import start; start()\n" if kind == "jobdeck" else "")
+        + f"import {module} as m\n"
+        + "import dramatiq\n"
+        + f"[m.noop.send() for _ in range({jobs})]\n"
+    )
+    subprocess.run([sys.executable, "-c", enqueue], env=env, check=True, cwd=ROOT)
+    messages = "dramatiq:default.msgs"
+    assert client.hlen(messages) == jobs
+    command = [str(BIN / "dramatiq"), "jobs.worker" if kind == "jobdeck" else module]
+    if kind == "jobdeck":
+        command.append(module)
+    command += ["--processes", "2", "--threads", "8", "--queues", "default"]
+    worker = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while client.hlen(messages) == jobs:
+            time.sleep(0.005)
+        started, remaining_at_start = time.perf_counter(), client.hlen(messages)
+        while (remaining := client.hlen(messages)) > 0:
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - started
+    finally:
+        worker.terminate()
+        worker.wait(60)
+    return (remaining_at_start - remaining) / elapsed
+
+
+def memory_per_task(redis_url: str, tasks: int = 20_000) -> float:
+    """Bytes of Redis memory per retained successful task record (all indexes and counters)."""
+    from jobs.runtime import start
+    from jobs.settings import load_settings
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushall()
+    runtime = start(load_settings({"REDIS_URL": redis_url}, dotenv=False))
+    populate(runtime.store, tasks // 2, seed=1)
+    before = client.info("memory")["used_memory"]
+    populate(runtime.store, tasks // 2, seed=2)
+    return (client.info("memory")["used_memory"] - before) / (tasks // 2)
+
+
+def populate(store, tasks: int, *, seed: int, batch: int = 1_000) -> None:
+    """Record ``tasks`` finished tasks the way workers do (enqueue, start, finish), pipelined."""
+    from monitoring.store import duration_bucket
+
+    rng = random.Random(seed)
+    actors = [f"actor_{n}" for n in range(15)]
+    for first in range(0, tasks, batch):
+        pipeline = store.client.pipeline(transaction=False)
+        for number in range(first, min(first + batch, tasks)):
+            task_id = f"{seed}-{number:08d}"
+            actor = rng.choice(actors)
+            description = {"actor": actor, "queue": "default", "args": f'["{number}"]', "kwargs": '{"n": 1}'}
+            store.record("enqueue", task_id, description, pipeline=pipeline)
+            store.record("start", task_id, {**description, "worker": "w1", "attempt": 1, "retries": 0},
+                         pipeline=pipeline)
+            failed = rng.random() < 0.02
+            duration = int(rng.expovariate(1 / 40))
+            store.record(
+                "finish",
+                task_id,
+                {**description, "state": "FAILURE" if failed else "SUCCESS", "duration_ms": duration,
+                 "bucket": duration_bucket(duration), "retries": 0, "attempt": 1, "worker": "w1",
+                 "result": '{"ok": true}', "error_type": "ValueError" if failed else None,
+                 "error_message": f"bad value {number}" if failed else None,
+                 "fingerprint": "f00d" if failed else None},
+                pipeline=pipeline,
+            )
+        pipeline.execute()
+
+
+def throughput(arguments: argparse.Namespace) -> None:
+    work = Path(tempfile.mkdtemp(prefix="jobdeck-bench-"))
+    redis_url = start_embedded_redis(work / "redis", persistent=False)
+    figures: dict[str, list[float]] = {"plain": [], "jobdeck": []}
+    for run in range(arguments.runs):
+        for kind in ("plain", "jobdeck") if run % 2 == 0 else ("jobdeck", "plain"):
+            rate = one_run(kind, arguments.jobs, redis_url, work)
+            figures[kind].append(rate)
+            print(f"run {run + 1} {kind:8s} {rate:8.0f} jobs/s", flush=True)
+    plain, jobdeck = statistics.median(figures["plain"]), statistics.median(figures["jobdeck"])
+    ratio = jobdeck / plain
+    print(f"machine: {machine()}")
+    print(f"median plain Dramatiq + Results: {plain:.0f} jobs/s")
+    print(f"median jobdeck, all monitoring:  {jobdeck:.0f} jobs/s")
+    print(f"ratio {ratio:.2f} (bar >= {THROUGHPUT_BAR:.2f}, goal 0.90): {'PASS' if ratio >= THROUGHPUT_BAR else 'FAIL'}")
+    per_task = memory_per_task(redis_url)
+    print(f"Redis memory per retained task: {per_task:.0f} bytes")
+    redis.Redis.from_url(redis_url).shutdown(nosave=True)
+
+
+def reads(arguments: argparse.Namespace) -> None:
+    from jobs.runtime import start
+    from jobs.settings import load_settings
+
+    work = Path(tempfile.mkdtemp(prefix="jobdeck-bench-"))
+    redis_url = start_embedded_redis(work / "redis", persistent=False)
+    runtime = start(load_settings({"REDIS_URL": redis_url, "JOBDECK_VAR_DIR": str(work)}, dotenv=False))
+    started = time.perf_counter()
+    populate(runtime.store, arguments.tasks, seed=7)
+    print(f"recorded {arguments.tasks} tasks in {time.perf_counter() - started:.0f} s "
+          f"({redis.Redis.from_url(redis_url).info('memory')['used_memory_human']} in Redis)")
+    monitor = runtime.monitor
+    rng = random.Random(3)
+    probes = {
+        "one task's status": lambda: monitor.get_task_status(f"7-{rng.randrange(arguments.tasks):08d}"),
+        "history page, unfiltered": lambda: monitor.get_task_history(limit=50),
+        "history page, by actor": lambda: monitor.get_task_history(actor="actor_3", limit=50),
+        "history page, by state": lambda: monitor.get_task_history(state="FAILURE", limit=50),
+        "stats for all actors (1 h)": lambda: monitor.get_task_stats(window=3600),
+    }
+    print(f"machine: {machine()}")
+    for name, probe in probes.items():
+        timings = []
+        for _ in range(200):
+            began = time.perf_counter()
+            probe()
+            timings.append((time.perf_counter() - began) * 1000)
+        p95 = statistics.quantiles(timings, n=20)[18]
+        verdict = "PASS" if p95 < READ_BAR_MS else "FAIL"
+        print(f"{name:28s} p50 {statistics.median(timings):6.2f} ms  p95 {p95:6.2f} ms "
+              f"(bar < {READ_BAR_MS:.0f} ms): {verdict}")
+    redis.Redis.from_url(redis_url).shutdown(nosave=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("throughput")
+    run.add_argument("--jobs", type=int, default=50_000)
+    run.add_argument("--runs", type=int, default=5)
+    run.set_defaults(handler=throughput)
+    read = commands.add_parser("reads")
+    read.add_argument("--tasks", type=int, default=1_000_000)
+    read.set_defaults(handler=reads)
+    arguments = parser.parse_args()
+    arguments.handler(arguments)
+
+
+if __name__ == "__main__":
+    main()
