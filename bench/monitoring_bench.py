@@ -37,8 +37,14 @@ READ_BAR_MS = 20.0
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {platform.system()}"
 
 
@@ -62,7 +68,7 @@ def one_run(kind: str, jobs: int, redis_url: str, work: Path) -> float:
     (work / "prometheus").mkdir(parents=True, exist_ok=True)
     module = "bench.noop_jobdeck" if kind == "jobdeck" else "bench.noop_plain"
     enqueue = (
-        "import sys; sys.path.insert(0, %r)\n" % str(ROOT)
+        f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
         + ("from jobs.runtime import start; start()\n" if kind == "jobdeck" else "")
         + f"import {module} as m\n"
         + "import dramatiq\n"
@@ -75,7 +81,9 @@ def one_run(kind: str, jobs: int, redis_url: str, work: Path) -> float:
     if kind == "jobdeck":
         command.append(module)
     command += ["--processes", "2", "--threads", "8", "--queues", "default"]
-    worker = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         while client.hlen(messages) == jobs:
             time.sleep(0.005)
@@ -116,18 +124,30 @@ def populate(store, tasks: int, *, seed: int, batch: int = 1_000) -> None:
             actor = rng.choice(actors)
             description = {"actor": actor, "queue": "default", "args": f'["{number}"]', "kwargs": '{"n": 1}'}
             store.record("enqueue", task_id, description, pipeline=pipeline)
-            store.record("start", task_id, {**description, "worker": "w1", "attempt": 1, "retries": 0},
-                         pipeline=pipeline)
+            store.record(
+                "start",
+                task_id,
+                {**description, "worker": "w1", "attempt": 1, "retries": 0},
+                pipeline=pipeline,
+            )
             failed = rng.random() < 0.02
             duration = int(rng.expovariate(1 / 40))
             store.record(
                 "finish",
                 task_id,
-                {**description, "state": "FAILURE" if failed else "SUCCESS", "duration_ms": duration,
-                 "bucket": duration_bucket(duration), "retries": 0, "attempt": 1, "worker": "w1",
-                 "result": '{"ok": true}', "error_type": "ValueError" if failed else None,
-                 "error_message": f"bad value {number}" if failed else None,
-                 "fingerprint": "f00d" if failed else None},
+                {
+                    **description,
+                    "state": "FAILURE" if failed else "SUCCESS",
+                    "duration_ms": duration,
+                    "bucket": duration_bucket(duration),
+                    "retries": 0,
+                    "attempt": 1,
+                    "worker": "w1",
+                    "result": '{"ok": true}',
+                    "error_type": "ValueError" if failed else None,
+                    "error_message": f"bad value {number}" if failed else None,
+                    "fingerprint": "f00d" if failed else None,
+                },
                 pipeline=pipeline,
             )
         pipeline.execute()
@@ -147,7 +167,8 @@ def throughput(arguments: argparse.Namespace) -> None:
     print(f"machine: {machine()}")
     print(f"median plain Dramatiq + Results: {plain:.0f} jobs/s")
     print(f"median jobdeck, all monitoring:  {jobdeck:.0f} jobs/s")
-    print(f"ratio {ratio:.2f} (bar >= {THROUGHPUT_BAR:.2f}, goal 0.90): {'PASS' if ratio >= THROUGHPUT_BAR else 'FAIL'}")
+    verdict = "PASS" if ratio >= THROUGHPUT_BAR else "FAIL"
+    print(f"ratio {ratio:.2f} (bar >= {THROUGHPUT_BAR:.2f}, goal 0.90): {verdict}")
     per_task = memory_per_task(redis_url)
     print(f"Redis memory per retained task: {per_task:.0f} bytes")
     redis.Redis.from_url(redis_url).shutdown(nosave=True)
@@ -162,8 +183,10 @@ def reads(arguments: argparse.Namespace) -> None:
     runtime = start(load_settings({"REDIS_URL": redis_url, "JOBDECK_VAR_DIR": str(work)}, dotenv=False))
     started = time.perf_counter()
     populate(runtime.store, arguments.tasks, seed=7)
-    print(f"recorded {arguments.tasks} tasks in {time.perf_counter() - started:.0f} s "
-          f"({redis.Redis.from_url(redis_url).info('memory')['used_memory_human']} in Redis)")
+    print(
+        f"recorded {arguments.tasks} tasks in {time.perf_counter() - started:.0f} s "
+        f"({redis.Redis.from_url(redis_url).info('memory')['used_memory_human']} in Redis)"
+    )
     monitor = runtime.monitor
     rng = random.Random(3)
     probes = {
@@ -182,13 +205,17 @@ def reads(arguments: argparse.Namespace) -> None:
             timings.append((time.perf_counter() - began) * 1000)
         p95 = statistics.quantiles(timings, n=20)[18]
         verdict = "PASS" if p95 < READ_BAR_MS else "FAIL"
-        print(f"{name:28s} p50 {statistics.median(timings):6.2f} ms  p95 {p95:6.2f} ms "
-              f"(bar < {READ_BAR_MS:.0f} ms): {verdict}")
+        print(
+            f"{name:28s} p50 {statistics.median(timings):6.2f} ms  p95 {p95:6.2f} ms "
+            f"(bar < {READ_BAR_MS:.0f} ms): {verdict}"
+        )
     redis.Redis.from_url(redis_url).shutdown(nosave=True)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("throughput")
     run.add_argument("--jobs", type=int, default=50_000)

@@ -9,8 +9,11 @@ from dramatiq.results import Results
 from dramatiq.results.backends import RedisBackend
 
 broker = RedisBroker(url=os.environ["REDIS_URL"])
-broker.add_middleware(Results(backend=RedisBackend(client=redis.Redis.from_url(os.environ["RESULTS_REDIS_URL"])),
-                              store_results=True))
+broker.add_middleware(
+    Results(
+        backend=RedisBackend(client=redis.Redis.from_url(os.environ["RESULTS_REDIS_URL"])), store_results=True
+    )
+)
 dramatiq.set_broker(broker)
 
 

@@ -27,6 +27,20 @@ from jobs.settings import Settings
 from jobs.time_limits import TimeLimits
 
 
+class RunningTaskAbort(Abortable):
+    """dramatiq-abort's Abortable for running tasks only.
+
+    Abortable polls Redis before every message for a cancellation; the monitoring recorder's
+    start call already refuses revoked tasks in the same round trip that records STARTED, so
+    that poll is skipped and only the abort of a running task is left to dramatiq-abort.
+    """
+
+    def before_process_message(self, broker, message):
+        """Watch the message for an abort request while it runs."""
+        if self.is_abortable(broker.get_actor(message.actor_name), message):
+            self.manager.add_abortable(message.message_id)
+
+
 def build_broker(settings: Settings) -> RedisBroker:
     """A RedisBroker with jobdeck's queues and middleware, not yet made the global broker."""
     broker = RedisBroker(
@@ -79,7 +93,7 @@ def _middleware(settings: Settings, broker: RedisBroker) -> list[dramatiq.Middle
         Callbacks(),
         GroupCallbacks(RateLimiterBackend(client=broker.client)),
         Pipelines(),
-        Abortable(backend=AbortBackend(client=broker.client)),
+        RunningTaskAbort(backend=AbortBackend(client=broker.client)),
         PeriodiqMiddleware(),
         Results(
             backend=ResultsBackend(client=results_client),

@@ -184,10 +184,12 @@ class Report(Base):
     """A generated report for one period; regenerating the same period replaces it."""
 
     __tablename__ = "reports"
-    __table_args__ = (UniqueConstraint("kind", "period_start"),)
+    __table_args__ = (UniqueConstraint("kind", "period_starts_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
+    #: The instant the period starts (UTC): what makes a report unique, down to the hour.
+    period_starts_at: Mapped[datetime]
     #: Local dates in ``timezone``; the period is [period_start, period_end).
     period_start: Mapped[date] = mapped_column(Date)
     period_end: Mapped[date] = mapped_column(Date)

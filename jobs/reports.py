@@ -136,17 +136,6 @@ def exclusive(name: str) -> Iterator[bool]:
         yield acquired
 
 
-def report_key(kind: str, period: Period) -> str:
-    """The Report.kind stored for a period: the kind, plus the local hour for hourly reports.
-
-    Report.period_start is a date, so the 24 hourly reports of a day need the hour (and its UTC
-    offset, which tells the two 01:00 hours of a DST fall-back apart) in the kind to stay distinct.
-    """
-    if kind != "hourly":
-        return kind
-    return f"hourly-{period.start_local:%H:%M%z}"
-
-
 def store_report(
     session: Session,
     *,
@@ -161,6 +150,7 @@ def store_report(
     """Insert or replace the report of ``kind`` for ``period`` in one statement; return its id."""
     values = {
         "kind": kind,
+        "period_starts_at": period.start_utc,
         "period_start": period.start_date,
         "period_end": period.end_date,
         "timezone": period.zone.key,
@@ -174,8 +164,9 @@ def store_report(
     dialect = session.get_bind().dialect.name
     insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
     statement = insert(Report).values(**values)
-    replaced = {name: statement.excluded[name] for name in values if name not in ("kind", "period_start")}
-    statement = statement.on_conflict_do_update(index_elements=["kind", "period_start"], set_=replaced)
+    unique = ("kind", "period_starts_at")
+    replaced = {name: statement.excluded[name] for name in values if name not in unique}
+    statement = statement.on_conflict_do_update(index_elements=list(unique), set_=replaced)
     return session.scalar(statement.returning(Report.id))
 
 
@@ -411,7 +402,7 @@ def _generate(kind: str, period: Period, language: str) -> dict[str, Any]:
         write_atomically(html_path, html)
         report_id = store_report(
             session,
-            kind=report_key(kind, period),
+            kind=kind,
             period=period,
             language=language,
             data=data,

@@ -40,6 +40,25 @@ DEFAULT_FAILURE_RETENTION = 30 * 24 * 3600
 DEFAULT_HEARTBEAT_INTERVAL = 5
 DEFAULT_POISON_CAP = 3
 DEFAULT_DISPLAY_LIMIT = 2000
+#: Alerts (monitoring.alerts): seconds between evaluations, and the rules' thresholds.
+DEFAULT_ALERT_INTERVAL = 60
+DEFAULT_ALERT_FOLD_WINDOW = 600
+DEFAULT_ALERT_FAILURE_RATE = 0.5
+DEFAULT_ALERT_FAILURE_RATE_WINDOW = 900
+DEFAULT_ALERT_FAILURE_RATE_MIN_TASKS = 10
+DEFAULT_ALERT_QUEUE_LATENCY = 300
+DEFAULT_ALERT_SCHEDULER_SILENCE = 180
+#: The alert rules' names, in evaluation order (monitoring.alerts implements each one).
+ALERT_RULES = (
+    "task_failed",
+    "failure_rate",
+    "queue_latency",
+    "no_consumer",
+    "orphaned_tasks",
+    "notification_unknown",
+    "missed_schedule",
+    "no_scheduler",
+)
 #: The file through which every process finds the embedded Redis server (see jobs.redis_server).
 REDIS_URL_FILE = "redis.url"
 
@@ -81,6 +100,16 @@ class Settings:
     maintenance_chance: int
     result_ttl: float
     redis_url_explicit: bool = field(default=True, compare=False)
+    alert_webhook_url: str | None = None
+    alert_emails: tuple[str, ...] = ()
+    alert_interval: int = DEFAULT_ALERT_INTERVAL
+    alert_fold_window: float = DEFAULT_ALERT_FOLD_WINDOW
+    alert_failure_rate: float = DEFAULT_ALERT_FAILURE_RATE
+    alert_failure_rate_window: int = DEFAULT_ALERT_FAILURE_RATE_WINDOW
+    alert_failure_rate_min_tasks: int = DEFAULT_ALERT_FAILURE_RATE_MIN_TASKS
+    alert_queue_latency: float = DEFAULT_ALERT_QUEUE_LATENCY
+    alert_scheduler_silence: float = DEFAULT_ALERT_SCHEDULER_SILENCE
+    alerts_disabled: frozenset[str] = frozenset()
 
     def with_overrides(self, **changes: object) -> Settings:
         """Return a copy with some values replaced (tests and the CLI use it)."""
@@ -150,6 +179,36 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
             _number(env, "JOBDECK_DISPLAY_LIMIT", DEFAULT_DISPLAY_LIMIT, minimum=100, integer=True)
         ),
         redis_url_explicit=redis_url_explicit,
+        alert_webhook_url=_url(env, "JOBDECK_ALERT_WEBHOOK_URL", None, ("http", "https")),
+        alert_emails=_emails(env, "JOBDECK_ALERT_EMAILS"),
+        alert_interval=int(
+            _number(env, "JOBDECK_ALERT_INTERVAL", DEFAULT_ALERT_INTERVAL, minimum=1, integer=True)
+        ),
+        alert_fold_window=_positive_number(env, "JOBDECK_ALERT_FOLD_WINDOW", DEFAULT_ALERT_FOLD_WINDOW),
+        alert_failure_rate=_fraction(env, "JOBDECK_ALERT_FAILURE_RATE", DEFAULT_ALERT_FAILURE_RATE),
+        alert_failure_rate_window=int(
+            _number(
+                env,
+                "JOBDECK_ALERT_FAILURE_RATE_WINDOW",
+                DEFAULT_ALERT_FAILURE_RATE_WINDOW,
+                minimum=60,
+                integer=True,
+            )
+        ),
+        alert_failure_rate_min_tasks=int(
+            _number(
+                env,
+                "JOBDECK_ALERT_FAILURE_RATE_MIN_TASKS",
+                DEFAULT_ALERT_FAILURE_RATE_MIN_TASKS,
+                minimum=1,
+                integer=True,
+            )
+        ),
+        alert_queue_latency=_positive_number(env, "JOBDECK_ALERT_QUEUE_LATENCY", DEFAULT_ALERT_QUEUE_LATENCY),
+        alert_scheduler_silence=_positive_number(
+            env, "JOBDECK_ALERT_SCHEDULER_SILENCE", DEFAULT_ALERT_SCHEDULER_SILENCE
+        ),
+        alerts_disabled=_names(env, "JOBDECK_ALERTS_DISABLED", ALERT_RULES),
     )
 
 
@@ -218,6 +277,34 @@ def _positive_number(env: Mapping[str, str], name: str, default: float) -> float
     if value == 0:
         raise SettingsError(name, "must be greater than 0")
     return value
+
+
+def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _positive_number(env, name, default)
+    if value > 1:
+        raise SettingsError(name, f"must be a fraction between 0 and 1, got {env[name]!r}")
+    return value
+
+
+def _list(env: Mapping[str, str], name: str) -> list[str]:
+    return [item.strip() for item in (env.get(name) or "").split(",") if item.strip()]
+
+
+def _emails(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    addresses = _list(env, name)
+    for address in addresses:
+        local, at, domain = address.partition("@")
+        if not (local and at and domain) or " " in address:
+            raise SettingsError(name, f"must be e-mail addresses separated by commas, got {address!r}")
+    return tuple(addresses)
+
+
+def _names(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> frozenset[str]:
+    names = _list(env, name)
+    for item in names:
+        if item not in choices:
+            raise SettingsError(name, f"must name rules among {', '.join(choices)}, got {item!r}")
+    return frozenset(names)
 
 
 def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:

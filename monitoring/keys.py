@@ -16,12 +16,17 @@ jobdeck's own keys (``P`` is PREFIX, ``jobdeck:``)::
     P stats:minute:<n>                HASH    counters of minute n since the epoch: a:<actor>:<metric>,
     P stats:hour:<n>                  HASH      q:<queue>:<metric> (processed, succeeded, failed,
     P stats:day:<n>                   HASH      retried, revoked, duration_sum, duration_max, b<i>)
+    P stats:rolled-up                 STRING  the last minute rolled up into hour and day buckets
     P workers                         ZSET    worker process id -> last heartbeat (ms)
     P worker:<id>                     HASH    host, pid, queues, threads, started_at, in_flight, done
     P claim:<name>:<n>                STRING  a once-per-period job claimed by one process (SET NX)
     P lock:<actor>[:<period>]         STRING  one-at-a-time lock of a finance or report job (a count,
                                               Dramatiq's ConcurrentRateLimiter), lives <= hard limit
     P cache:<name>                    STRING  web-process cache entries (Flask-Caching)
+    P alert:fold:<rule>:<subject>     HASH    one alert's folding: sent_at (ms), folded (repeats since)
+    P alert:cursor:<rule>             STRING  ms up to which a rule has read new events (task_failed, ...)
+    P scheduler:heartbeat             STRING  ms of the last tick of any scheduler process
+    P missed-schedules                ZSET    JSON {schedule, fire_time} of missed runs, by record time (ms)
 
 Dramatiq's keys (``N`` is the broker namespace, ``dramatiq``), read for queue figures::
 
@@ -44,6 +49,7 @@ CACHE_PREFIX = PREFIX + "cache:"
 
 HISTORY = PREFIX + "history"
 FAILURE_GROUPS = PREFIX + "failure-groups"
+STATS_ROLLED_UP = PREFIX + "stats:rolled-up"
 WORKERS = PREFIX + "workers"
 
 #: Counter granularities, the length of one bucket in milliseconds.
@@ -105,3 +111,15 @@ def broker_heartbeats(namespace: str) -> str:
 
 def broker_acks(namespace: str, broker_id: str, queue: str) -> str:
     return f"{namespace}:__acks__.{broker_id}.{queue}"
+
+
+SCHEDULER_HEARTBEAT = PREFIX + "scheduler:heartbeat"
+MISSED_SCHEDULES = PREFIX + "missed-schedules"
+
+
+def alert_fold(rule: str, subject: str) -> str:
+    return f"{PREFIX}alert:fold:{rule}:{subject}"
+
+
+def alert_cursor(rule: str) -> str:
+    return f"{PREFIX}alert:cursor:{rule}"

@@ -19,8 +19,6 @@ from monitoring.records import ACTIVE_STATES, WorkerRecord
 
 #: Per-actor figures cover this many seconds (served from minute counters, one round trip).
 DEFAULT_ACTOR_WINDOW = 3600
-#: Most active tasks one collection reads; the active and orphaned counts stop there.
-DEFAULT_ACTIVE_LIMIT = 1000
 WORKER_STATES = ("alive", "dead", "stopped")
 
 #: Something else that has cluster figures to serve (the schedule lag, once the store has a
@@ -40,15 +38,13 @@ QUEUE_METRICS = (
 class ClusterCollector(Collector):
     """A Prometheus collector of the cluster's figures; register it on its own CollectorRegistry.
 
-    One collection costs at most 10 Redis round trips plus one per queue with waiting
+    One collection costs a fixed number of Redis round trips plus one per queue with waiting
     messages (and what the extra sources cost), whatever the size of the history.
 
     Parameters:
       monitor(TaskMonitor): the read model; the only way this collector reads Redis.
       sources(Sequence[MetricSource]): more figures to serve, see ``add_source``. Default none.
       actor_window(int): seconds the per-actor failure rate and p95 cover. Default 3600.
-      active_limit(int): most active tasks read per collection (TaskMonitor has no per-state
-        count yet, so the active and orphaned counts are exact only up to this). Default 1000.
     """
 
     def __init__(
@@ -57,12 +53,10 @@ class ClusterCollector(Collector):
         *,
         sources: Sequence[MetricSource] = (),
         actor_window: int = DEFAULT_ACTOR_WINDOW,
-        active_limit: int = DEFAULT_ACTIVE_LIMIT,
     ) -> None:
         self.monitor = monitor
         self.sources = list(sources)
         self.actor_window = actor_window
-        self.active_limit = active_limit
 
     def add_source(self, source: MetricSource) -> None:
         """Serve the metric families ``source()`` returns alongside the store's own."""
@@ -99,19 +93,16 @@ class ClusterCollector(Collector):
         return family
 
     def _task_metrics(self) -> list[Metric]:
-        tasks = self.monitor.get_all_tasks(limit=self.active_limit)
-        counts = Counter(task.status for task in tasks)
+        counts = self.monitor.count_tasks_by_state()
         active = GaugeMetricFamily(
-            "jobdeck_tasks_active",
-            f"Tasks not finished yet, by state (counted up to {self.active_limit}).",
-            labels=["state"],
+            "jobdeck_tasks_active", "Tasks not finished yet, by state.", labels=["state"]
         )
         for state in ACTIVE_STATES:
             active.add_metric([state], counts[state])
         orphaned = GaugeMetricFamily(
             "jobdeck_tasks_orphaned",
-            f"Started tasks whose worker died (counted up to {self.active_limit} active tasks).",
-            value=sum(task.orphaned for task in tasks),
+            "Started tasks whose worker died.",
+            value=len(self.monitor.get_orphaned_tasks()),
         )
         return [active, orphaned]
 

@@ -48,6 +48,10 @@ def original_message(message: dramatiq.Message) -> str:
     return json.dumps(data, default=str)
 
 
+def _names(message: dramatiq.Message) -> dict[str, str]:
+    return {"actor": message.actor_name, "queue": q_name(message.queue_name)}
+
+
 def pipeline_names(message: dramatiq.Message) -> list[str]:
     """The actor names that follow this message in its pipeline, in order."""
     names = []
@@ -89,9 +93,9 @@ class TaskRecorder(Middleware):
             return None
 
     def _description(self, message: dramatiq.Message) -> dict[str, Any]:
+        """What a task record starts with: names and the arguments for display."""
         return {
-            "actor": message.actor_name,
-            "queue": q_name(message.queue_name),
+            **_names(message),
             "args": summarise(list(message.args), self.display_limit),
             "kwargs": summarise(message.kwargs, self.display_limit),
         }
@@ -124,7 +128,7 @@ class TaskRecorder(Middleware):
             "start",
             message,
             {
-                **self._description(message),
+                **_names(message),
                 "worker": self.worker_id,
                 "attempt": retries + 1,
                 "retries": retries,
@@ -138,6 +142,9 @@ class TaskRecorder(Middleware):
                 message.fail()
                 self._record("mark", message, {"message": original_message(message)})
             raise SkipMessage(f"task {message.message_id} is {outcome}")
+        if outcome == "created":
+            # Its enqueue was never recorded (or has expired): add what was sent.
+            self._record("mark", message, self._description(message))
         with self.lock:
             self.started[message.message_id] = (time.monotonic(), retries + 1)
         if self.heartbeat is not None:
@@ -151,7 +158,7 @@ class TaskRecorder(Middleware):
             started, attempt = self.started.pop(message.message_id, (None, None))
         duration_ms = int((time.monotonic() - started) * 1000) if started is not None else 0
         data: dict[str, Any] = {
-            **self._description(message),
+            **_names(message),
             "duration_ms": duration_ms,
             "bucket": duration_bucket(duration_ms),
             "retries": message.options.get("retries", 0),

@@ -12,8 +12,10 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
 from monitoring import keys
+from monitoring.counters import window_totals
 from monitoring.records import (
     ACTIVE_STATES,
+    STATES,
     FailureGroup,
     HistoryPage,
     QueueStats,
@@ -28,8 +30,6 @@ DEFAULT_PAGE_SIZE = 50
 #: Most records one history call reads when it must filter beyond its index (search, two filters).
 MAX_SCANNED = 10_000
 SCAN_BATCH = 500
-#: The longest window each counter granularity serves, in seconds.
-WINDOW_LIMITS = (("minute", 3 * 3600), ("hour", 3 * 24 * 3600), ("day", 366 * 24 * 3600))
 COUNTER_METRICS = ("enqueued", "processed", "succeeded", "failed", "retried", "revoked")
 
 
@@ -68,6 +68,20 @@ class TaskMonitor:
             reverse=True,
         )[:limit]
         return self._records([task_id for _, task_id in entries])
+
+    def count_tasks_by_state(self) -> dict[str, int]:
+        """How many tasks each state's index holds now (within retention). One round trip."""
+        pipeline = self.client.pipeline(transaction=False)
+        for state in STATES:
+            pipeline.zcard(keys.history_by("state", state))
+        return dict(zip(STATES, pipeline.execute(), strict=True))
+
+    def get_orphaned_tasks(self) -> list[TaskRecord]:
+        """Started tasks whose worker died. Three round trips; as many records as tasks running."""
+        started = [
+            member.decode() for member in self.client.zrange(keys.history_by("state", "STARTED"), 0, -1)
+        ]
+        return [task for task in self._records(started) if task.orphaned]
 
     def get_task_history(
         self,
@@ -122,26 +136,9 @@ class TaskMonitor:
     def get_task_stats(self, window: int = 3600) -> dict[str, dict[str, Any]]:
         """Per actor over the last ``window`` seconds: counts, failure rate, p50/p95/max duration.
 
-        Reads only counters (one round trip), never history.
+        Reads only counters (one or two round trips), never history.
         """
-        granularity = next((name for name, longest in WINDOW_LIMITS if window <= longest), "day")
-        size = keys.GRANULARITIES[granularity]
-        last = now_ms() // size
-        first = last - max(1, -(-window * 1000 // size)) + 1
-        pipeline = self.client.pipeline(transaction=False)
-        for bucket in range(first, last + 1):
-            pipeline.hgetall(keys.stats(granularity, bucket))
-        totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        for counters in pipeline.execute():
-            for name, value in counters.items():
-                owner, _, rest = name.decode().partition(":")
-                if owner != "a":
-                    continue
-                actor, _, metric = rest.rpartition(":")
-                if metric == "duration_max":
-                    totals[actor][metric] = max(totals[actor][metric], int(value))
-                else:
-                    totals[actor][metric] += int(value)
+        totals = window_totals(self.store, window)
         return {actor: _summarise_counters(figures) for actor, figures in sorted(totals.items())}
 
     def get_worker_stats(self) -> list[WorkerRecord]:

@@ -93,24 +93,23 @@ class TaskStore:
         self.client = client
         self.retention = retention or Retention()
         self.poison_cap = poison_cap
-        self._script = client.register_script(RECORD_SCRIPT)
-        self._config = json.dumps(
-            {
-                "ttl_success": self.retention.success,
-                "ttl_failure": self.retention.failure,
-                "timeline_max": timeline_max,
-                "poison_cap": poison_cap,
-                "granularities": {
-                    name: [size, self.retention.counters[name]] for name, size in keys.GRANULARITIES.items()
-                },
-            }
+        config = {
+            "ttl_success": self.retention.success,
+            "ttl_failure": self.retention.failure,
+            "ttl_minute": self.retention.counters["minute"],
+            "timeline_max": timeline_max,
+            "poison_cap": poison_cap,
+        }
+        lua_table = "{" + ", ".join(f"{name} = {int(value)}" for name, value in config.items()) + "}"
+        self._script = client.register_script(
+            RECORD_SCRIPT.replace("local config = CONFIG", f"local config = {lua_table}")
         )
 
     def record(self, command: str, task_id: str, data: dict[str, Any], *, pipeline=None) -> Any:
         """Run one record.lua command for a task; one round trip (or queued on ``pipeline``)."""
         payload = json.dumps({name: value for name, value in data.items() if value is not None}, default=str)
         result = self._script(
-            keys=[], args=[keys.PREFIX, command, task_id, now_ms(), payload, self._config], client=pipeline
+            keys=[], args=[keys.PREFIX, command, task_id, now_ms(), payload], client=pipeline
         )
         return result.decode() if isinstance(result, bytes) else result
 

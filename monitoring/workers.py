@@ -12,6 +12,7 @@ import dramatiq
 from dramatiq.broker import Broker
 
 from monitoring import keys
+from monitoring.counters import roll_up
 from monitoring.store import TaskStore, now_ms
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class WorkerHeartbeat:
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="jobdeck-heartbeat", daemon=True)
+        self._alerter = None
 
     def task_started(self) -> None:
         with self.lock:
@@ -84,8 +86,10 @@ class WorkerHeartbeat:
         self.stopping.set()
         try:
             pipeline = self.store.client.pipeline(transaction=False)
-            pipeline.hset(keys.worker(self.worker_id), "stopped_at", now_ms())
-            pipeline.zrem(keys.WORKERS, self.worker_id)
+            stopped_at = now_ms()
+            pipeline.hset(keys.worker(self.worker_id), "stopped_at", stopped_at)
+            # Still listed (as stopped) until upkeep forgets it, but no longer counted as live.
+            pipeline.zadd(keys.WORKERS, {self.worker_id: stopped_at - dead_after_ms(self.interval) - 1})
             pipeline.expire(keys.worker(self.worker_id), DEFAULT_WORKER_RECORD_TTL)
             pipeline.execute()
         except Exception:
@@ -109,6 +113,31 @@ class WorkerHeartbeat:
                     run_upkeep(self.store, self.broker, interval=self.interval)
             except Exception:
                 logger.warning("Heartbeat of worker %s failed.", self.worker_id, exc_info=True)
+            self.check_scheduler()
+
+    def check_scheduler(self) -> None:
+        """Once per alert interval one live worker checks the scheduler's heartbeat (issue 4).
+
+        The check and its sending run in a thread of their own, so that a slow webhook or
+        mail server never delays this worker's heartbeats.
+        """
+        try:
+            from monitoring.alerts import WORKER_RULES, Alerter
+
+            if self._alerter is None:
+                from jobs.runtime import current
+
+                self._alerter = Alerter.from_runtime(current(), store=self.store)
+            if self._alerter.claim(WORKER_RULES):
+                threading.Thread(
+                    target=self._alerter.evaluate,
+                    args=(WORKER_RULES,),
+                    kwargs={"claim": False},
+                    name="jobdeck-scheduler-check",
+                    daemon=True,
+                ).start()
+        except Exception:
+            logger.warning("Worker %s could not check the scheduler.", self.worker_id, exc_info=True)
 
 
 def consumed_queues(broker: Broker, worker: dramatiq.Worker) -> list[str]:
@@ -131,6 +160,7 @@ def run_upkeep(store: TaskStore, broker: Broker, *, interval: float = DEFAULT_HE
     """
     flagged = flag_orphans(store, interval=interval)
     trimmed = trim_history(store, broker)
+    roll_up(store)
     store.client.zremrangebyscore(keys.WORKERS, "-inf", now_ms() - DEFAULT_WORKER_RECORD_TTL * 1000)
     return {"orphaned": flagged, "trimmed": trimmed}
 

@@ -145,3 +145,25 @@ def test_redact_url_hides_passwords() -> None:
     )
     assert redact_url("postgresql://billing@db/jobdeck") == "postgresql://billing@db/jobdeck"
     assert "hunter2" not in redact_url("not a url://billing:hunter2@db")
+
+
+def test_migration_0003_gives_existing_reports_the_instant_their_period_starts(database_url: str) -> None:
+    from sqlalchemy import select
+
+    from jobs.models import Report
+
+    upgrade(database_url, "0002")
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO reports (kind, period_start, period_end, timezone, language, data, created_at) "
+            "VALUES "
+            "('daily', '2026-01-05', '2026-01-06', 'Asia/Shanghai', 'en', '{}', '2026-01-06 00:00:00+00:00')"
+        )
+
+    upgrade(database_url)
+
+    with engine.begin() as connection:
+        starts_at = connection.scalar(select(Report.period_starts_at))
+    engine.dispose()
+    assert starts_at.isoformat() == "2026-01-04T16:00:00+00:00"  # midnight in Shanghai

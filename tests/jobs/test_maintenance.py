@@ -97,6 +97,7 @@ def add_reports(engine: Engine, report_dir: Path, outside: Path) -> dict[str, in
             made[case] = connection.execute(
                 insert(Report.__table__)
                 .values(kind="daily", period_start=date(2025, 1, 1 + index),
+                        period_starts_at=datetime(2024, 12, 31, 16, tzinfo=UTC) + timedelta(days=index),
                         period_end=date(2025, 1, 2 + index), timezone="Asia/Shanghai", language="en", data={},
                         csv_path=csv_path,
                         html_path=html_path, created_at=created_at)

@@ -70,7 +70,7 @@ def one_day_of_billing(jobdeck):
 
 def reports(runtime) -> list[Report]:
     with Session(runtime.engine) as session:
-        return list(session.scalars(select(Report).order_by(Report.kind, Report.period_start)))
+        return list(session.scalars(select(Report).order_by(Report.kind, Report.period_starts_at)))
 
 
 def test_daily_report_writes_row_csv_and_html_and_a_second_run_changes_nothing(one_day_of_billing):
@@ -136,7 +136,8 @@ def test_each_hour_of_a_day_is_its_own_report(one_day_of_billing):
     quiet = generate_hourly_report.fn(period_start="2026-01-05T14:00")
 
     stored = reports(one_day_of_billing)
-    assert [report.kind for report in stored] == ["hourly-13:00+0800", "hourly-14:00+0800"]
+    assert [report.kind for report in stored] == ["hourly", "hourly"]
+    assert [report.period_starts_at.hour for report in stored] == [5, 6]  # 13:00 and 14:00 in Shanghai
     assert busy["revenue"] == {"CNY": "12345.67"} and quiet["revenue"] == {}
     assert Path(busy["csv_path"]).name == "hourly-2026-01-05T13-00+0800.csv"
 

@@ -170,3 +170,14 @@ def test_a_message_that_kills_its_worker_is_failed_after_the_cap(runtime, start_
     assert record.error_message == "killed its worker 2 times"
     assert len(redis_events(redis_url, "poison")) == 2
     wait_for(lambda: redis.Redis.from_url(redis_url).zcard("dramatiq:default.XQ") == 1, timeout=10)
+
+
+def test_a_worker_stopped_cleanly_is_shown_stopped_not_dead(runtime, start_worker):
+    worker = start_worker()
+    assert [record.alive for record in runtime.monitor.get_worker_stats()] == [True]
+
+    worker.stop()
+
+    [record] = runtime.monitor.get_worker_stats()
+    assert record.stopped and not record.alive
+    assert record.pid == worker.worker_pids()[0]
