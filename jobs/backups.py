@@ -40,7 +40,7 @@ from jobs.database import make_engine, normalise_url, redact_url
 from jobs.errors import JobdeckError
 from jobs.models import Backup, utc_now
 from jobs.settings import Settings
-from jobs.storage import LocalStorage, backup_storage, stream_sha256
+from jobs.storage import LocalStorage, backup_storage, delete_files_of, stream_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -165,10 +165,7 @@ def prune_backups(engine: Engine, storage: LocalStorage, keep: int) -> list[int]
 
 
 def _remove_backups(engine: Engine, storage: LocalStorage, rows: list) -> list[int]:
-    for row in rows:
-        if row.path:
-            storage.delete(row.path)
-    ids = [row.id for row in rows]
+    ids = delete_files_of(storage, rows)
     if ids:
         with engine.begin() as connection:
             connection.execute(delete(BACKUPS).where(BACKUPS.c.id.in_(ids)))

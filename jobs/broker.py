@@ -43,7 +43,9 @@ class RunningTaskAbort(Abortable):
 
 def build_broker(settings: Settings) -> RedisBroker:
     """A RedisBroker with jobdeck's queues and middleware, not yet made the global broker."""
-    broker = RedisBroker(
+    from monitoring.acks import RecordingRedisBroker
+
+    broker = RecordingRedisBroker(
         url=settings.redis_url,
         heartbeat_timeout=int(settings.redelivery_timeout * 1000),
         maintenance_chance=settings.maintenance_chance,

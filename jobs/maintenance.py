@@ -18,7 +18,7 @@ from jobs.backups import prune_backups, take_backup
 from jobs.errors import PermanentError
 from jobs.models import Backup, Export, Report, utc_now
 from jobs.runtime import current
-from jobs.storage import LocalStorage, backup_storage, export_storage
+from jobs.storage import LocalStorage, backup_storage, delete_files_of, export_storage
 from monitoring.cache import delete_cache_entries
 
 logger = logging.getLogger(__name__)
@@ -101,10 +101,7 @@ def expire_exports(engine: Engine, storage: LocalStorage, now: datetime) -> list
                 EXPORTS.c.expires_at <= now, EXPORTS.c.state != "expired"
             )
         ).all()
-    for row in rows:
-        if row.path:
-            storage.delete(row.path)
-    ids = [row.id for row in rows]
+    ids = delete_files_of(storage, rows)
     if ids:
         with engine.begin() as connection:
             connection.execute(
@@ -121,10 +118,7 @@ def fail_stale_runs(engine: Engine, table: Any, storage: LocalStorage, started_b
                 table.c.state == "running", table.c.created_at < started_before
             )
         ).all()
-    for row in rows:
-        if row.path:
-            storage.delete(row.path)
-    ids = [row.id for row in rows]
+    ids = delete_files_of(storage, rows)
     if ids:
         logger.warning("Marking %d %s left running by a dead worker as failed: %s", len(ids), table.name, ids)
         with engine.begin() as connection:

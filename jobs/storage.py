@@ -17,7 +17,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,6 +178,16 @@ class LocalStorage:
             ) from None
         if not os.access(self.directory, os.W_OK | os.X_OK):
             raise StorageError(f"the storage directory {self.directory} is not writable")
+
+
+def delete_files_of(storage: Storage, rows: Iterable) -> list[int]:
+    """Delete the stored file of each row (``row.path``, if any); return the rows' ids."""
+    ids = []
+    for row in rows:
+        if row.path:
+            storage.delete(row.path)
+        ids.append(row.id)
+    return ids
 
 
 def file_sha256(path: Path | str) -> str:

@@ -1,8 +1,9 @@
 """Per-actor counters by minute, hour and day: written per event to the minute bucket, rolled up
 into hour and day buckets once a minute, and summed over a window for statistics.
 
-A counter field is ``<actor>@<queue>:<metric>``; metrics are enqueued, processed, succeeded,
-failed, retried, revoked, duration_sum, duration_max (ms) and b<i> (duration histogram).
+A counter field is ``<actor>@<queue>:<metric>``; metrics are enqueued, succeeded, failed,
+retried, revoked, duration_sum, duration_max (ms) and b<i> (duration histogram: every attempt
+that ran is in exactly one bucket, so their sum is the number of attempts processed).
 """
 
 from __future__ import annotations

@@ -13,9 +13,9 @@ jobdeck's own keys (``P`` is PREFIX, ``jobdeck:``)::
     P failure-groups                  HASH    fingerprint -> JSON {type, message, count, first, last}
     P failure-group:<fingerprint>     ZSET    failed task ids of one fingerprint, by failure time
     P revoked:<id>                    STRING  a revocation, kept as long as the task may still run
-    P stats:minute:<n>                HASH    counters of minute n since the epoch: a:<actor>:<metric>,
-    P stats:hour:<n>                  HASH      q:<queue>:<metric> (processed, succeeded, failed,
-    P stats:day:<n>                   HASH      retried, revoked, duration_sum, duration_max, b<i>)
+    P stats:minute:<n>                HASH    counters of minute n since the epoch: <actor>@<queue>:<metric>
+    P stats:hour:<n>                  HASH      (enqueued, succeeded, failed, retried, revoked,
+    P stats:day:<n>                   HASH      duration_sum, duration_max, b<i>); see counters.py
     P stats:rolled-up                 STRING  the last minute rolled up into hour and day buckets
     P workers                         ZSET    worker process id -> last heartbeat (ms)
     P worker:<id>                     HASH    host, pid, queues, threads, started_at, in_flight, done

@@ -34,6 +34,8 @@ PENDING, SCHEDULED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED = (
 #: The longest delay Dramatiq's Redis broker accepts.
 MAX_DELAY = 7 * 24 * 3600
 PURGE_BATCH = 1_000
+#: Most tasks one group action touches; run it again for more.
+MAX_GROUP_ACTION = 10_000
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,33 @@ class TaskManager:
     def retry_many(self, task_ids: list[str], *, dry_run: bool = False) -> dict[str, int]:
         """Retry each failed task not retried yet; with ``dry_run``, only count them."""
         return self._act_on_many(task_ids, self.retry_task, (FAILURE,), dry_run)
+
+    def retry_failure_group(self, fingerprint: str, *, dry_run: bool = False) -> dict[str, int]:
+        """Retry every failed task of one failure group (see TaskMonitor.get_failure_groups)."""
+        members = self.store.client.zrevrange(keys.failure_group(fingerprint), 0, MAX_GROUP_ACTION - 1)
+        return self.retry_many([member.decode() for member in members], dry_run=dry_run)
+
+    def retry_matching(self, *, dry_run: bool = False, **filters: Any) -> dict[str, int]:
+        """Retry every failed task matching history filters (TaskMonitor.get_task_history's)."""
+        return self.retry_many(self._matching({**filters, "state": FAILURE}), dry_run=dry_run)
+
+    def revoke_matching(self, *, dry_run: bool = False, **filters: Any) -> dict[str, int]:
+        """Revoke every waiting or running task matching history filters."""
+        return self.revoke_many(self._matching(filters), dry_run=dry_run)
+
+    def _matching(self, filters: dict[str, Any]) -> list[str]:
+        from monitoring.monitor import TaskMonitor
+
+        monitor = TaskMonitor(store=self.store, broker=self.broker)
+        task_ids: list[str] = []
+        cursor = None
+        while len(task_ids) < MAX_GROUP_ACTION:
+            page = monitor.get_task_history(**filters, limit=500, cursor=cursor)
+            task_ids.extend(task.task_id for task in page.tasks)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        return task_ids[:MAX_GROUP_ACTION]
 
     def purge_queue(self, queue: str) -> int:
         """Remove every ready message of a queue; their tasks become REVOKED. Returns how many."""

@@ -16,7 +16,9 @@ import dramatiq
 from dramatiq.broker import Broker
 from dramatiq.common import q_name
 from dramatiq.middleware import CurrentMessage, Middleware, SkipMessage
+from dramatiq.worker import WorkerThread
 
+from monitoring.acks import FINISH_ATTRIBUTE, SETTLED_BY_NACK, RecordingRedisBroker
 from monitoring.display import DEFAULT_DISPLAY_LIMIT, fingerprint, summarise
 from monitoring.store import TaskStore, duration_bucket, now_ms
 from monitoring.workers import WorkerHeartbeat
@@ -46,6 +48,14 @@ def original_message(message: dramatiq.Message) -> str:
     data["queue_name"] = q_name(message.queue_name)
     data["options"] = {name: value for name, value in data["options"].items() if name not in DELIVERY_OPTIONS}
     return json.dumps(data, default=str)
+
+
+def _failure_message(message: dramatiq.Message) -> dict[str, str]:
+    """What a retry needs of a failed message: what was sent, and where the broker keeps it."""
+    return {
+        "message": original_message(message),
+        "broker_message_id": message.options.get("redis_message_id"),
+    }
 
 
 def _names(message: dramatiq.Message) -> dict[str, str]:
@@ -132,7 +142,6 @@ class TaskRecorder(Middleware):
                 "worker": self.worker_id,
                 "attempt": retries + 1,
                 "retries": retries,
-                "broker_message_id": message.options.get("redis_message_id"),
             },
         )
         if outcome in ("revoked", "finished", "poison"):
@@ -140,7 +149,7 @@ class TaskRecorder(Middleware):
                 self.skipped_on_purpose.add(message.message_id)
             if outcome == "poison":
                 message.fail()
-                self._record("mark", message, {"message": original_message(message)})
+                self._record("mark", message, _failure_message(message))
             raise SkipMessage(f"task {message.message_id} is {outcome}")
         if outcome == "created":
             # Its enqueue was never recorded (or has expired): add what was sent.
@@ -169,7 +178,11 @@ class TaskRecorder(Middleware):
             data.update(state="SUCCESS", result=summarise(result, self.display_limit))
         else:
             data.update(self._error(message, exception))
-        self._record("finish", message, data)
+        if isinstance(broker, RecordingRedisBroker) and isinstance(threading.current_thread(), WorkerThread):
+            # The worker thread acks next: the record rides on that round trip (monitoring/acks.py).
+            message.__dict__[FINISH_ATTRIBUTE] = (self.store, data)
+        else:
+            self._record("finish", message, data)
         if self.heartbeat is not None:
             self.heartbeat.task_finished()
 
@@ -189,9 +202,7 @@ class TaskRecorder(Middleware):
             "traceback": "".join(traceback.format_exception(exception))[-8_000:],
         }
         if state == "FAILURE":
-            error.update(
-                fingerprint=fingerprint(error_type, error_message), message=original_message(message)
-            )
+            error.update(fingerprint=fingerprint(error_type, error_message), **_failure_message(message))
         return error
 
     def after_skip_message(self, broker: Broker, message: dramatiq.Message) -> None:
@@ -213,15 +224,16 @@ class TaskRecorder(Middleware):
                     "error_message": "skipped by the broker (e.g. past its age limit)",
                     "duration_ms": 0,
                     "bucket": 0,
-                    "message": original_message(message),
+                    **_failure_message(message),
                 },
             )
         if self.heartbeat is not None:
             self.heartbeat.task_finished()
 
     def after_nack(self, broker: Broker, message: dramatiq.Message) -> None:
-        """Note that the broker dead-lettered the message."""
-        self._record("mark", message, {"dead_lettered_at": now_ms()})
+        """Note that the broker dead-lettered the message (unless the nack itself recorded it)."""
+        if not message.__dict__.get(SETTLED_BY_NACK):
+            self._record("mark", message, {"dead_lettered_at": now_ms()})
 
     def after_report_progress(
         self, broker: Broker, message: dramatiq.Message, percent: float, text: str

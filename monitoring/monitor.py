@@ -110,27 +110,22 @@ class TaskMonitor:
         found: list[TaskRecord] = []
         scanned = 0
         live = self._live_workers()
-        batch = limit if not needs_check else SCAN_BATCH
+        batch = SCAN_BATCH if needs_check else limit
         while len(found) < limit and scanned < MAX_SCANNED:
             entries = self.client.zrevrangebyscore(
                 index, max_score, min_score, start=skip, num=batch, withscores=True
             )
             if not entries:
                 return HistoryPage(found, None, scanned)
-            for member, score in entries:
+            records = self.store.load_many([member.decode() for member, _ in entries], keep_missing=True)
+            for (_, score), record in zip(entries, records, strict=True):
                 scanned += 1
                 skip = skip + 1 if score == max_score else 1
                 max_score = score
-                record = self.store.load(member.decode()) if needs_check else None
-                if needs_check and (record is None or not _matches(record, checks, search)):
-                    continue
-                found.extend(
-                    self._records([member.decode()], live)
-                    if record is None
-                    else [TaskRecord.from_store(record, live_workers=live)]
-                )
-                if len(found) == limit:
-                    break
+                if record is not None and (not needs_check or _matches(record, checks, search)):
+                    found.append(TaskRecord.from_store(record, live_workers=live))
+                    if len(found) == limit:
+                        break
         return HistoryPage(found, _format_cursor(max_score, skip), scanned)
 
     def get_task_stats(self, window: int = 3600) -> dict[str, dict[str, Any]]:
@@ -290,15 +285,16 @@ def _format_cursor(score: Any, skip: int) -> str:
 def _summarise_counters(figures: dict[str, int]) -> dict[str, Any]:
     finished = figures["succeeded"] + figures["failed"]
     buckets = [figures[f"b{index}"] for index in range(len(DURATION_BUCKETS) + 1)]
+    # Every attempt that ran (succeeded, failed, retried or aborted) lands in one duration bucket.
+    processed = sum(buckets)
     return {
-        **{metric: figures[metric] for metric in COUNTER_METRICS},
+        **{metric: figures[metric] for metric in COUNTER_METRICS if metric != "processed"},
+        "processed": processed,
         "failure_rate": round(figures["failed"] / finished, 4) if finished else 0.0,
-        "duration_mean": round(figures["duration_sum"] / figures["processed"] / 1000, 3)
-        if figures["processed"]
-        else None,
+        "duration_mean": round(figures["duration_sum"] / processed / 1000, 3) if processed else None,
         "duration_p50": _quantile(buckets, 0.50),
         "duration_p95": _quantile(buckets, 0.95),
-        "duration_max": figures["duration_max"] / 1000 if figures["processed"] else None,
+        "duration_max": figures["duration_max"] / 1000 if processed else None,
     }
 
 

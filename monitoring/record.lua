@@ -4,7 +4,10 @@
 -- ARGV[5] the event's data (JSON).
 -- The line below is replaced by monitoring/store.py with the retention and limits, so that no
 -- call pays for decoding them.
--- luacheck: globals ARGV redis cjson
+--
+-- Every call runs on a worker's hot path, so each command is counted: field writes are
+-- buffered and flushed in one HSET, and clean-ups run only when there is something to clean.
+-- luacheck: globals ARGV redis cjson unpack
 
 local config = CONFIG
 local prefix = ARGV[1]
@@ -16,19 +19,24 @@ local data = cjson.decode(ARGV[5])
 local task_key = prefix .. "task:" .. task_id
 local TERMINAL = {SUCCESS = true, FAILURE = true, REVOKED = true}
 local current = redis.call("hmget", task_key, "state", "enqueued_at", "actor", "queue", "timeline", "worker",
-                          "events")
-local state, enqueued_at, actor, queue, timeline_json = current[1], tonumber(current[2]), current[3], current[4], current[5]
-local last_worker = current[6]
-local events = tonumber(current[7]) or 0
+                          "events", "orphaned", "eta", "progress", "deaths")
+local state, enqueued_at, actor, queue = current[1], tonumber(current[2]), current[3], current[4]
+local timeline_json, last_worker, events = current[5], current[6], tonumber(current[7]) or 0
+local was_orphaned, had_eta, had_progress, deaths = current[8], current[9], current[10], tonumber(current[11]) or 0
 
-local function set_fields(fields)
-    local flat = {}
-    for name, value in pairs(fields) do
-        flat[#flat + 1] = name
-        flat[#flat + 1] = tostring(value)
+local pending = {}
+
+local function set(name, value)
+    if value ~= nil then
+        pending[#pending + 1] = name
+        pending[#pending + 1] = tostring(value)
     end
-    if #flat > 0 then
-        redis.call("hset", task_key, unpack(flat))
+end
+
+local function flush()
+    if #pending > 0 then
+        redis.call("hset", task_key, unpack(pending))
+        pending = {}
     end
 end
 
@@ -37,7 +45,7 @@ local function move_to(new_state)
         redis.call("zrem", prefix .. "history:state:" .. state, task_id)
     end
     redis.call("zadd", prefix .. "history:state:" .. new_state, enqueued_at, task_id)
-    redis.call("hset", task_key, "state", new_state)
+    set("state", new_state)
     state = new_state
 end
 
@@ -60,16 +68,17 @@ local function add_event(event)
     else
         timeline_json = "[" .. encoded .. "]"
     end
-    redis.call("hset", task_key, "timeline", timeline_json, "events", events)
+    set("timeline", timeline_json)
+    set("events", events)
 end
 
--- Counters go to the minute bucket only; monitoring/workers.py rolls finished minutes up into
+-- Counters go to the minute bucket only; monitoring/counters.py rolls finished minutes up into
 -- hour and day buckets once a minute, off the hot path.
-local function count(metrics, duration, bucket)
+local function count(metric, duration, bucket)
     local key = prefix .. "stats:minute:" .. math.floor(now / 60000)
     local owner = actor .. "@" .. queue .. ":"
-    for name, amount in pairs(metrics) do
-        redis.call("hincrby", key, owner .. name, amount)
+    if redis.call("hincrby", key, owner .. metric, 1) == 1 then
+        redis.call("expire", key, config.ttl_minute)
     end
     if duration then
         redis.call("hincrby", key, owner .. "duration_sum", duration)
@@ -79,30 +88,33 @@ local function count(metrics, duration, bucket)
             redis.call("hset", key, max_field, duration)
         end
     end
-    redis.call("expire", key, config.ttl_minute)
 end
 
 local function create(from)
     actor, queue, enqueued_at = from.actor, from.queue, now
-    set_fields({id = task_id, actor = actor, queue = queue, enqueued_at = now, retries = 0,
-                args = from.args or "[]", kwargs = from.kwargs or "{}"})
+    set("actor", actor)
+    set("queue", queue)
+    set("enqueued_at", now)
+    set("args", from.args or "[]")
+    set("kwargs", from.kwargs or "{}")
     for _, field in ipairs({"parent_id", "pipeline", "group_id", "retry_of"}) do
-        if from[field] then
-            redis.call("hset", task_key, field, from[field])
-        end
+        set(field, from[field])
     end
     redis.call("zadd", prefix .. "history", now, task_id)
     redis.call("zadd", prefix .. "history:actor:" .. actor, now, task_id)
     redis.call("zadd", prefix .. "history:queue:" .. queue, now, task_id)
-    count({enqueued = 1})
+    count("enqueued")
 end
 
-local function fail_for_good(error_type, error_message, ttl)
-    set_fields({finished_at = now, error_type = error_type, error_message = error_message})
+local function fail_for_good(error_type, error_message)
+    set("finished_at", now)
+    set("error_type", error_type)
+    set("error_message", error_message)
     move_to("FAILURE")
     add_event({state = "FAILURE", error = error_type .. ": " .. error_message})
-    count({failed = 1})
-    redis.call("expire", task_key, ttl)
+    count("failed")
+    flush()
+    redis.call("expire", task_key, config.ttl_failure)
 end
 
 if command == "enqueue" then
@@ -117,15 +129,18 @@ if command == "enqueue" then
         create(data)
     end
     if data.eta then
-        redis.call("hset", task_key, "eta", data.eta)
+        set("eta", data.eta)
         move_to("SCHEDULED")
-        redis.call("expire", task_key, config.ttl_failure + math.ceil(math.max(data.eta - now, 0) / 1000))
     else
-        redis.call("hdel", task_key, "eta")
+        if had_eta then
+            redis.call("hdel", task_key, "eta")
+        end
         move_to("PENDING")
-        redis.call("expire", task_key, config.ttl_failure)
     end
     add_event({state = state, eta = data.eta})
+    flush()
+    local delay = data.eta and math.ceil(math.max(data.eta - now, 0) / 1000) or 0
+    redis.call("expire", task_key, config.ttl_failure + delay)
     return state
 
 elseif command == "start" then
@@ -133,6 +148,7 @@ elseif command == "start" then
         if state and state ~= "REVOKED" then
             move_to("REVOKED")
             add_event({state = "REVOKED", worker = data.worker})
+            flush()
         end
         return "revoked"
     end
@@ -145,19 +161,27 @@ elseif command == "start" then
         return "finished"
     elseif state == "STARTED" then
         -- The previous attempt never finished: its worker process died on it.
-        local deaths = redis.call("hincrby", task_key, "deaths", 1)
+        deaths = deaths + 1
+        set("deaths", deaths)
         add_event({state = "LOST", worker = last_worker})
         if deaths >= config.poison_cap then
-            redis.call("hdel", task_key, "orphaned")
-            fail_for_good("WorkerKilled", "killed its worker " .. deaths .. " times", config.ttl_failure)
+            if was_orphaned then
+                redis.call("hdel", task_key, "orphaned")
+            end
+            fail_for_good("WorkerKilled", "killed its worker " .. deaths .. " times")
             return "poison"
         end
     end
-    set_fields({started_at = now, worker = data.worker, attempt = data.attempt, retries = data.retries,
-                broker_message_id = data.broker_message_id})
-    redis.call("hdel", task_key, "orphaned", "progress", "progress_text", "eta")
+    if was_orphaned or had_eta or had_progress then
+        redis.call("hdel", task_key, "orphaned", "progress", "progress_text", "eta")
+    end
+    set("started_at", now)
+    set("worker", data.worker)
+    set("attempt", data.attempt)
+    set("retries", data.retries)
     move_to("STARTED")
     add_event({state = "STARTED", worker = data.worker, attempt = data.attempt})
+    flush()
     return created and "created" or "ok"
 
 elseif command == "finish" then
@@ -166,28 +190,25 @@ elseif command == "finish" then
     elseif TERMINAL[state] and state ~= "REVOKED" then
         return state
     end
-    local fields = {finished_at = now, duration_ms = data.duration_ms, retries = data.retries, deaths = 0}
-    for _, field in ipairs({"result", "error_type", "error_message", "traceback", "fingerprint", "message"}) do
-        if data[field] then
-            fields[field] = data[field]
-        end
+    set("finished_at", now)
+    set("duration_ms", data.duration_ms)
+    set("retries", data.retries)
+    if deaths > 0 then
+        set("deaths", 0)
     end
-    set_fields(fields)
-    redis.call("hdel", task_key, "orphaned")
+    for _, field in ipairs({"result", "error_type", "error_message", "traceback", "fingerprint", "message",
+                            "broker_message_id", "dead_lettered_at"}) do
+        set(field, data[field])
+    end
+    if was_orphaned then
+        redis.call("hdel", task_key, "orphaned")
+    end
     move_to(data.state)
-    add_event({state = data.state, attempt = data.attempt, worker = data.worker, eta = data.eta,
+    add_event({state = data.state, attempt = data.attempt, worker = data.worker,
                error = data.error_type and (data.error_type .. ": " .. (data.error_message or "")) or nil})
-    local metrics = {processed = 1}
-    if data.state == "SUCCESS" then
-        metrics.succeeded = 1
-    elseif data.state == "FAILURE" then
-        metrics.failed = 1
-    elseif data.state == "RETRY" then
-        metrics.retried = 1
-    elseif data.state == "REVOKED" then
-        metrics.revoked = 1
-    end
-    count(metrics, data.duration_ms, data.bucket)
+    flush()
+    local metric = ({SUCCESS = "succeeded", FAILURE = "failed", RETRY = "retried", REVOKED = "revoked"})[data.state]
+    count(metric, data.duration_ms, data.bucket)
     if data.state == "SUCCESS" or data.state == "REVOKED" then
         redis.call("expire", task_key, config.ttl_success)
     else
@@ -208,7 +229,9 @@ elseif command == "finish" then
 
 elseif command == "progress" then
     if state == "STARTED" then
-        set_fields({progress = data.progress, progress_text = data.text})
+        set("progress", data.progress)
+        set("progress_text", data.text)
+        flush()
     end
     return state
 
@@ -221,22 +244,25 @@ elseif command == "revoke" then
     end
     redis.call("set", prefix .. "revoked:" .. task_id, now, "PX", data.ttl_ms)
     if state == "STARTED" then
-        redis.call("hset", task_key, "revoke_requested_at", now)
+        set("revoke_requested_at", now)
         add_event({state = "REVOKE_REQUESTED"})
+        flush()
         return state
     end
     local previous = state
-    redis.call("hset", task_key, "finished_at", now)
+    set("finished_at", now)
     move_to("REVOKED")
     add_event({state = "REVOKED"})
-    count({revoked = 1})
+    flush()
+    count("revoked")
     redis.call("expire", task_key, config.ttl_success + math.ceil(data.ttl_ms / 1000))
     return previous
 
 elseif command == "orphan" then
     if state == "STARTED" and last_worker == data.worker then
-        redis.call("hset", task_key, "orphaned", now)
+        set("orphaned", now)
         add_event({state = "ORPHANED", worker = last_worker})
+        flush()
         return "orphaned"
     end
     return state
@@ -244,7 +270,10 @@ elseif command == "orphan" then
 elseif command == "mark" then
     -- Plain field updates on an existing task (dead-lettered, retried_as, ...).
     if state then
-        set_fields(data)
+        for name, value in pairs(data) do
+            set(name, value)
+        end
+        flush()
     end
     return state
 end

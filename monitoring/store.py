@@ -116,14 +116,19 @@ class TaskStore:
     def load(self, task_id: str, *, with_message: bool = False) -> dict[str, str] | None:
         """One task's fields as text, or None. One round trip."""
         raw = self.client.hgetall(keys.task(task_id))
-        return decode_record(raw, with_message=with_message) if raw else None
+        return decode_record(task_id, raw, with_message=with_message) if raw else None
 
-    def load_many(self, task_ids: list[str]) -> list[dict[str, str]]:
-        """Several tasks' fields, skipping expired ones, in the order given. One round trip."""
+    def load_many(self, task_ids: list[str], *, keep_missing: bool = False) -> list[dict[str, str] | None]:
+        """Several tasks' fields in the order given, skipping expired ones (or giving None for
+        them with ``keep_missing``). One round trip."""
         pipeline = self.client.pipeline(transaction=False)
         for task_id in task_ids:
             pipeline.hgetall(keys.task(task_id))
-        return [decode_record(raw) for raw in pipeline.execute() if raw]
+        records = [
+            decode_record(task_id, raw) if raw else None
+            for task_id, raw in zip(task_ids, pipeline.execute(), strict=True)
+        ]
+        return records if keep_missing else [record for record in records if record is not None]
 
     def claim(self, name: str, period_seconds: int) -> bool:
         """Claim a once-per-period duty for this process; False if another process has it."""
@@ -131,8 +136,10 @@ class TaskStore:
         return bool(self.client.set(keys.claim(name, period), "1", nx=True, ex=period_seconds * 2))
 
 
-def decode_record(raw: dict[bytes, bytes], *, with_message: bool = False) -> dict[str, str]:
+def decode_record(task_id: str, raw: dict[bytes, bytes], *, with_message: bool = False) -> dict[str, str]:
+    """A task's fields as text; the id is the key's, not stored twice."""
     record = {name.decode(): value.decode(errors="replace") for name, value in raw.items()}
+    record["id"] = task_id
     if not with_message:
         record.pop("message", None)
     return record

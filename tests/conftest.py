@@ -109,6 +109,13 @@ class WorkerProcess:
                 raise AssertionError(f"worker not ready after {timeout} s:\n{self.log()}")
             time.sleep(0.1)
 
+    def kill(self) -> None:
+        """SIGKILL the parent and every worker process, as a lost machine would."""
+        if self.process.poll() is None or self.worker_pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
     def stop(self, timeout: float = 30.0) -> float:
         """SIGTERM the worker; return how many seconds it took to exit."""
         started = time.monotonic()
@@ -162,6 +169,7 @@ def start_worker(environment: dict[str, str], tmp_path: Path) -> Iterator:
                 env=process_environment({**environment, **extra}),
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, so that kill() reaches every process
             )
         worker = WorkerProcess(process, log_path, processes)
         workers.append(worker)

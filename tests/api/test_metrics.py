@@ -3,9 +3,6 @@ Redis while real workers run, fail and die."""
 
 from __future__ import annotations
 
-import os
-import signal
-
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -67,9 +64,7 @@ def test_a_worker_shows_alive_consuming_and_failing_then_dead_after_sigkill(runt
     assert samples["jobdeck_actor_failure_rate", (("actor", "flaky"),)] == 1.0
     assert samples["jobdeck_actor_duration_p95_seconds", (("actor", "flaky"),)] > 0
 
-    worker.process.kill()
-    for pid in worker.worker_pids():
-        os.kill(pid, signal.SIGKILL)
+    worker.kill()
     samples = wait_for(
         lambda: (found := scrape(client))[("jobdeck_workers", (("state", "dead"),))] == 1 and found,
         timeout=10,

@@ -4,7 +4,6 @@ webhook receiver and a real SMTP server: each rule fires, repeats fold, replicas
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -130,10 +129,7 @@ def test_a_task_on_a_killed_worker_alerts_as_orphaned(runtime, start_worker, web
     worker = start_worker()
     message = runtime.manager.send_task("sleeper", ["orphan-alert"], {"seconds": 60})
     wait_for(lambda: runtime.monitor.get_task_status(message.message_id).status == "STARTED", timeout=20)
-    pids = worker.worker_pids()
-    worker.process.kill()
-    for pid in pids:
-        os.kill(pid, signal.SIGKILL)
+    worker.kill()
     wait_for(lambda: not any(record.alive for record in runtime.monitor.get_worker_stats()), timeout=15)
 
     make_alerter(runtime).evaluate(claim=False)

@@ -120,8 +120,8 @@ def test_a_failure_group_is_retried_as_one_with_a_dry_run_first(runtime, start_w
     group = runtime.monitor.get_failure_groups()[0]
     task_ids = runtime.monitor.failure_group_task_ids(group.fingerprint)
 
-    dry = runtime.manager.retry_many(task_ids, dry_run=True)
-    real = runtime.manager.retry_many(task_ids)
+    dry = runtime.manager.retry_failure_group(group.fingerprint, dry_run=True)
+    real = runtime.manager.retry_failure_group(group.fingerprint)
     again = runtime.manager.retry_many(task_ids, dry_run=True)
 
     assert group.count == 3
@@ -149,3 +149,30 @@ def _queue(runtime, name):
 
 def _dead_letters(runtime) -> int:
     return _queue(runtime, "default").dead_lettered
+
+
+def test_tasks_matching_a_history_filter_are_revoked_after_a_dry_run(runtime):
+    reports = [runtime.manager.send_task("test_task", [n], queue="reports") for n in range(3)]
+    other = runtime.manager.send_task("test_task", ["other"])
+
+    dry = runtime.manager.revoke_matching(queue="reports", dry_run=True)
+    real = runtime.manager.revoke_matching(queue="reports")
+
+    assert dry == {"matched": 3, "done": 0}
+    assert real == {"matched": 3, "done": 3}
+    assert {runtime.monitor.get_task_status(m.message_id).status for m in reports} == {"REVOKED"}
+    assert runtime.monitor.get_task_status(other.message_id).status == "PENDING"
+
+
+def test_get_result_waits_for_the_result_or_says_not_finished(runtime, start_worker):
+    waiting = runtime.manager.send_task("test_task", ["later"], delay=600)
+    assert runtime.manager.get_result(waiting.message_id, wait=0.5).status == "SCHEDULED"
+    start_worker(JOBDECK_MAX_RETRIES="0")
+
+    done = runtime.manager.get_result(runtime.manager.send_task("test_task", ["now"]).message_id, wait=15)
+    failed = runtime.manager.get_result(
+        runtime.manager.send_task("test_task", [], {"fail": True}).message_id, wait=15
+    )
+
+    assert (done.status, done.result) == ("SUCCESS", {"echo": ["now"], "kwargs": {}})
+    assert failed.status == "FAILURE" and failed.error.startswith("DiagnosticFailure")
