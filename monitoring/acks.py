@@ -29,21 +29,26 @@ class RecordingRedisBroker(RedisBroker):
         return _RecordingConsumer
 
     def dispatch_on(self, pipeline: redis.client.Pipeline, command: str, queue_name: str, *args) -> None:
-        """Queue one command of Dramatiq's dispatch script on ``pipeline``, as ``do_<command>`` runs it."""
-        self.scripts["dispatch"](
-            keys=[self.namespace],
-            args=[
-                command,
-                current_millis(),
-                queue_name,
-                self.broker_id,
-                self.heartbeat_timeout,
-                self.dead_message_ttl,
-                self._should_do_maintenance(command),
-                self._max_unpack_size(),
-                *args,
-            ],
-            client=pipeline,
+        """Queue one command of Dramatiq's dispatch script on ``pipeline``, as ``do_<command>`` runs it.
+
+        A plain EVALSHA: a Script object on a pipeline would cost a SCRIPT EXISTS round trip.
+        The broker has run the script before any ack, so it is loaded; if Redis lost it, the
+        command fails with NOSCRIPT and the caller falls back to Dramatiq's own call.
+        """
+        pipeline.execute_command(
+            "EVALSHA",
+            self.scripts["dispatch"].sha,
+            1,
+            self.namespace,
+            command,
+            current_millis(),
+            queue_name,
+            self.broker_id,
+            self.heartbeat_timeout,
+            self.dead_message_ttl,
+            self._should_do_maintenance(command),
+            self._max_unpack_size(),
+            *args,
         )
 
 
@@ -66,20 +71,32 @@ class _RecordingConsumer(_RedisConsumer):
             data = {**data, "dead_lettered_at": current_millis()}
         pipeline = self.broker.client.pipeline(transaction=False)
         self.broker.dispatch_on(pipeline, command, self.queue_name, message.options["redis_message_id"])
-        store.record("finish", message.message_id, data, pipeline=pipeline)
+        try:
+            store.record("finish", message.message_id, data, pipeline=pipeline)
+        except Exception:
+            # Monitoring must never keep a message from being acknowledged.
+            dramatiq.get_logger(__name__).warning("Could not record %s.", message.message_id, exc_info=True)
+            del message.__dict__[FINISH_ATTRIBUTE]
+            return False
         try:
             settled, recorded = pipeline.execute(raise_on_error=False)
         except redis.ConnectionError as error:
             raise ConnectionClosed(error) from None
+        if isinstance(recorded, redis.exceptions.NoScriptError):
+            # Redis lost the scripts (a restart): record directly, which loads ours again.
+            store.script_lost()
+            recorded = store.record("finish", message.message_id, data)
+        del message.__dict__[FINISH_ATTRIBUTE]
+        message.__dict__[SETTLED_BY_NACK] = command == "nack"
+        if isinstance(settled, redis.exceptions.NoScriptError):
+            return False  # Dramatiq's own ack or nack follows, and reloads its script
         if isinstance(settled, Exception):
             if isinstance(settled, redis.ConnectionError):
                 raise ConnectionClosed(settled) from None
             raise settled
         self.queued_message_ids.discard(message.message_id)
-        del message.__dict__[FINISH_ATTRIBUTE]
         if isinstance(recorded, Exception):
             dramatiq.get_logger(__name__).warning(
                 "Could not record the finish of %s: %s", message.message_id, recorded
             )
-        message.__dict__[SETTLED_BY_NACK] = command == "nack"
         return True

@@ -104,14 +104,29 @@ class TaskStore:
         self._script = client.register_script(
             RECORD_SCRIPT.replace("local config = CONFIG", f"local config = {lua_table}")
         )
+        self._loaded = False
 
     def record(self, command: str, task_id: str, data: dict[str, Any], *, pipeline=None) -> Any:
         """Run one record.lua command for a task; one round trip (or queued on ``pipeline``)."""
         payload = json.dumps({name: value for name, value in data.items() if value is not None}, default=str)
-        result = self._script(
-            keys=[], args=[keys.PREFIX, command, task_id, now_ms(), payload], client=pipeline
-        )
+        args = [keys.PREFIX, command, task_id, now_ms(), payload]
+        if pipeline is not None:
+            # Straight EVALSHA: a Script on a pipeline costs a SCRIPT EXISTS round trip per execute.
+            # The script is loaded once per process here; a NOSCRIPT (Redis restarted) surfaces as
+            # that command's result, and the next direct call loads it again.
+            self._ensure_loaded()
+            return pipeline.execute_command("EVALSHA", self._script.sha, 0, *args)
+        result = self._script(keys=[], args=args)
         return result.decode() if isinstance(result, bytes) else result
+
+    def script_lost(self) -> None:
+        """Note that Redis no longer has the script (NOSCRIPT), so the next pipeline reloads it."""
+        self._loaded = False
+
+    def _ensure_loaded(self) -> None:
+        if not self._loaded:
+            self.client.script_load(self._script.script)
+            self._loaded = True
 
     def load(self, task_id: str, *, with_message: bool = False) -> dict[str, str] | None:
         """One task's fields as text, or None. One round trip."""

@@ -181,3 +181,17 @@ def test_a_worker_stopped_cleanly_is_shown_stopped_not_dead(runtime, start_worke
     [record] = runtime.monitor.get_worker_stats()
     assert record.stopped and not record.alive
     assert record.pid == worker.worker_pids()[0]
+
+
+def test_recording_survives_redis_forgetting_its_scripts(runtime, start_worker, redis_url):
+    start_worker(JOBDECK_MAX_RETRIES="0")
+    assert finished(runtime, runtime.manager.send_task("test_task", ["warm"]).message_id).status == "SUCCESS"
+
+    redis.Redis.from_url(redis_url).script_flush()  # as after a Redis restart
+    succeeded = finished(runtime, runtime.manager.send_task("test_task", ["after"]).message_id)
+    failed = runtime.manager.send_task("test_task", [], {"fail": True})
+
+    assert succeeded.status == "SUCCESS" and succeeded.result == {"echo": ["after"], "kwargs": {}}
+    assert finished(runtime, failed.message_id).status == "FAILURE"
+    wait_for(lambda: runtime.monitor.get_task_status(failed.message_id).dead_lettered, timeout=10)
+    assert runtime.monitor.get_queue_stats()[0].in_flight == 0
