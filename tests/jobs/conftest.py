@@ -10,6 +10,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -60,3 +61,20 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def jobdeck(settings, engine, database_url, tmp_path):
+    """This process's runtime on the test database, in Shanghai, with its own report folder."""
+    from jobs.runtime import start
+
+    runtime = start(
+        settings.with_overrides(
+            database_url=database_url,
+            timezone=ZoneInfo("Asia/Shanghai"),
+            report_dir=tmp_path / "reports",
+            report_language="en",
+        )
+    )
+    yield runtime
+    runtime.engine.dispose()

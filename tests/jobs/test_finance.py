@@ -19,18 +19,6 @@ FIRE_TIME = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 PAST_DUE = 1_203  # enough for three batches of 500
 
 
-@pytest.fixture
-def jobdeck(settings, engine, database_url, tmp_path):
-    """This process's runtime on the test database, in Shanghai."""
-    from jobs.runtime import start
-
-    runtime = start(settings.with_overrides(database_url=database_url, timezone=SHANGHAI))
-    import jobs.finance  # noqa: F401  the actors bind to this runtime's broker
-
-    yield runtime
-    runtime.engine.dispose()
-
-
 def add_customers(engine, count: int = 3) -> None:
     with Session(engine) as session:
         session.execute(

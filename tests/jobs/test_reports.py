@@ -18,23 +18,6 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture
-def jobdeck(settings, engine, database_url, tmp_path):
-    """This process's runtime on the test database, in Shanghai, with its own report folder."""
-    from jobs.runtime import start
-
-    runtime = start(
-        settings.with_overrides(
-            database_url=database_url,
-            timezone=SHANGHAI,
-            report_dir=tmp_path / "reports",
-            report_language="en",
-        )
-    )
-    yield runtime
-    runtime.engine.dispose()
-
-
-@pytest.fixture
 def one_day_of_billing(jobdeck):
     """5 January 2026 (Shanghai): one CNY bill paid at 13:20 local by a customer with markup in their name."""
     with Session(jobdeck.engine) as session:

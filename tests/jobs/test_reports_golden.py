@@ -124,23 +124,6 @@ def golden(jobdeck):
     return jobdeck
 
 
-@pytest.fixture
-def jobdeck(settings, engine, database_url, tmp_path):
-    """This process's runtime on the test database, in Shanghai, with its own report folder."""
-    from jobs.runtime import start
-
-    runtime = start(
-        settings.with_overrides(
-            database_url=database_url,
-            timezone=SHANGHAI,
-            report_dir=tmp_path / "reports",
-            report_language="en",
-        )
-    )
-    yield runtime
-    runtime.engine.dispose()
-
-
 def test_the_float_sum_of_the_small_payments_really_is_inexact():
     assert sum([0.1] * 13 + [0.2] * 10) != 3.3
 
