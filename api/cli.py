@@ -54,11 +54,11 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the task as JSON.")
 def send_command(name, args_text, kwargs_text, delay, wait, timeout, as_json) -> None:
     """Send the job NAME, optionally waiting for its result."""
-    from monitoring.manager import PENDING, TaskManager, TaskOutcome, parse_json_arguments
+    from monitoring.manager import PENDING, TaskOutcome, parse_json_arguments
 
     args, kwargs = parse_json_arguments(args_text, kwargs_text)
     runtime = start_runtime()
-    manager = TaskManager(broker=runtime.broker)
+    manager = runtime.manager
     message = manager.send_task(name, args, kwargs, delay=delay)
     if wait:
         outcome = manager.wait_for_result(message, timeout=timeout)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 from dramatiq.brokers.redis import RedisBroker
@@ -18,7 +18,6 @@ class Runtime:
 
     settings: Settings
     broker: RedisBroker
-    _extras: dict = field(default_factory=dict)
 
     @cached_property
     def engine(self) -> Engine:

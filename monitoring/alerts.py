@@ -49,7 +49,6 @@ from monitoring import keys
 from monitoring.display import mask_secrets
 from monitoring.records import TaskRecord, from_ms
 from monitoring.store import TaskStore, now_ms
-from monitoring.workers import DEFAULT_HEARTBEAT_INTERVAL, live_worker_ids
 
 logger = logging.getLogger(__name__)
 
@@ -551,14 +550,9 @@ def no_consumer(alerter: Alerter) -> list[Alert]:
 
 def orphaned_tasks(alerter: Alerter) -> list[Alert]:
     """Tasks still STARTED on a worker that died, one alert per dead worker."""
-    started = alerter.client.zrange(keys.history_by("state", "STARTED"), 0, MAX_LOADED - 1)
-    interval = alerter.monitor.heartbeat_interval if alerter.monitor else DEFAULT_HEARTBEAT_INTERVAL
-    live = live_worker_ids(alerter.store, interval)
     by_worker: dict[str, list[TaskRecord]] = defaultdict(list)
-    for record in alerter.store.load_many([member.decode() for member in started]):
-        task = TaskRecord.from_store(record, live_workers=live)
-        if task.status == "STARTED" and task.orphaned:
-            by_worker[task.worker or "?"].append(task)
+    for task in alerter.monitor.get_orphaned_tasks():
+        by_worker[task.worker or "?"].append(task)
     return [
         Alert(
             "orphaned_tasks",

@@ -65,9 +65,10 @@ class ClusterCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """The cluster's metric families, all read before any is served: a Redis failure serves none."""
         try:
+            workers = self.monitor.get_worker_stats()
             families = [
-                *self._queue_metrics(),
-                self._worker_metric(),
+                *self._queue_metrics(workers),
+                self._worker_metric(workers),
                 *self._task_metrics(),
                 *self._actor_metrics(),
                 *(family for source in self.sources for family in source()),
@@ -76,15 +77,15 @@ class ClusterCollector(Collector):
             raise ServiceUnavailable(f"Redis cannot be reached: {error}") from None
         yield from families
 
-    def _queue_metrics(self) -> list[Metric]:
+    def _queue_metrics(self, workers: list[WorkerRecord]) -> list[Metric]:
         families = {name: GaugeMetricFamily(name, text, labels=["queue"]) for name, _, text in QUEUE_METRICS}
-        for queue in self.monitor.get_queue_stats():
+        for queue in self.monitor.get_queue_stats(workers):
             for name, field, _ in QUEUE_METRICS:
                 families[name].add_metric([queue.name], getattr(queue, field))
         return list(families.values())
 
-    def _worker_metric(self) -> Metric:
-        counts = Counter(_worker_state(worker) for worker in self.monitor.get_worker_stats())
+    def _worker_metric(self, workers: list[WorkerRecord]) -> Metric:
+        counts = Counter(_worker_state(worker) for worker in workers)
         family = GaugeMetricFamily(
             "jobdeck_workers", "Worker processes seen recently, by state.", labels=["state"]
         )

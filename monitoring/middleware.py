@@ -88,7 +88,6 @@ class TaskRecorder(Middleware):
         self.display_limit = display_limit
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat: WorkerHeartbeat | None = None
-        self.worker_id = ""
         #: message id -> (monotonic start, attempt number), for the finish record.
         self.started: dict[str, tuple[float, int]] = {}
         self.skipped_on_purpose: set[str] = set()
@@ -139,7 +138,7 @@ class TaskRecorder(Middleware):
             message,
             {
                 **_names(message),
-                "worker": self.worker_id,
+                "worker": broker.broker_id,
                 "attempt": retries + 1,
                 "retries": retries,
             },
@@ -172,7 +171,7 @@ class TaskRecorder(Middleware):
             "bucket": duration_bucket(duration_ms),
             "retries": message.options.get("retries", 0),
             "attempt": attempt,
-            "worker": self.worker_id,
+            "worker": broker.broker_id,
         }
         if exception is None:
             data.update(state="SUCCESS", result=summarise(result, self.display_limit))
@@ -243,7 +242,6 @@ class TaskRecorder(Middleware):
 
     def after_worker_boot(self, broker: Broker, worker: dramatiq.Worker) -> None:
         """Start this worker process's heartbeat."""
-        self.worker_id = broker.broker_id
         self.heartbeat = WorkerHeartbeat(
             store=self.store, broker=broker, worker=worker, interval=self.heartbeat_interval
         )

@@ -166,7 +166,7 @@ class TaskMonitor:
             )
         return records
 
-    def get_queue_stats(self) -> list[QueueStats]:
+    def get_queue_stats(self, workers: list[WorkerRecord] | None = None) -> list[QueueStats]:
         """Ready, delayed, in flight, dead-lettered, latency and live consumers of each queue.
 
         Two round trips, plus one per queue with waiting messages (for the oldest one's age).
@@ -186,7 +186,7 @@ class TaskMonitor:
                 pipeline.scard(keys.broker_acks(namespace, broker_id, queue))
                 pipeline.scard(keys.broker_acks(namespace, broker_id, queue + ".DQ"))
         results = iter(pipeline.execute())
-        consumers = self._consumers()
+        consumers = self._consumers(self.get_worker_stats() if workers is None else workers)
         stats = []
         for queue in queues:
             ready, delayed, dead, oldest = next(results), next(results), next(results), next(results)
@@ -232,9 +232,9 @@ class TaskMonitor:
         enqueued = dramatiq.Message.decode(data).message_timestamp
         return max(0.0, (time.time() * 1000 - enqueued) / 1000)
 
-    def _consumers(self) -> dict[str, int]:
+    def _consumers(self, workers: list[WorkerRecord]) -> dict[str, int]:
         counts: dict[str, int] = defaultdict(int)
-        for worker in self.get_worker_stats():
+        for worker in workers:
             if worker.alive:
                 for queue in worker.queues:
                     counts[queue] += 1
@@ -258,9 +258,8 @@ class TaskMonitor:
 
 
 def _matches(record: dict[str, str], checks: dict[str, str | None], search: str | None) -> bool:
-    field_names = {"actor": "actor", "queue": "queue", "state": "state"}
     for name, wanted in checks.items():
-        if wanted is not None and record.get(field_names[name]) != wanted:
+        if wanted is not None and record.get(name) != wanted:
             return False
     if search:
         needle = search.lower()

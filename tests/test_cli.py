@@ -98,7 +98,7 @@ def test_unwritable_var_directory_is_one_red_line(environment, tmp_path):
     blocked.write_text("a file where a directory should be")
     environment = {**environment, "DATABASE_URL": f"sqlite:///{blocked / 'sub' / 'jobdeck.sqlite3'}"}
 
-    assert_one_red_line(run_jobdeck(environment, "db", "upgrade"), "")
+    assert_one_red_line(run_jobdeck(environment, "db", "upgrade"), f"cannot create the directory {blocked}")
 
 
 def test_db_upgrade_then_seed_then_seed_again_keeps_the_data(environment):

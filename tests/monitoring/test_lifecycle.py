@@ -195,3 +195,15 @@ def test_recording_survives_redis_forgetting_its_scripts(runtime, start_worker, 
     assert finished(runtime, failed.message_id).status == "FAILURE"
     wait_for(lambda: runtime.monitor.get_task_status(failed.message_id).dead_lettered, timeout=10)
     assert runtime.monitor.get_queue_stats()[0].in_flight == 0
+
+
+def test_a_task_waiting_when_the_worker_boots_names_that_worker(runtime, start_worker):
+    message = runtime.manager.send_task("test_task", ["early"])
+
+    start_worker()
+    record = finished(runtime, message.message_id)
+
+    [worker] = runtime.monitor.get_worker_stats()
+    assert record.worker == worker.worker_id
+    started_on = [event.get("worker") for event in record.timeline if event["state"] == "STARTED"]
+    assert started_on == [worker.worker_id]
