@@ -22,8 +22,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import dramatiq
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +54,8 @@ def environment(redis_url: str, work: Path) -> dict[str, str]:
     return {
         **os.environ,
         "REDIS_URL": redis_url,
-        "RESULTS_REDIS_URL": redis_url.rsplit("/", 1)[0] + "/1",
+        # Results on the broker's database, jobdeck's default, for both sides alike.
+        "RESULTS_REDIS_URL": redis_url,
         "JOBDECK_VAR_DIR": str(work / "var"),
         "PYTHONPATH": str(ROOT),
         "dramatiq_prom_db": str(work / "prometheus"),
@@ -60,8 +63,26 @@ def environment(redis_url: str, work: Path) -> dict[str, str]:
     }
 
 
-def one_run(kind: str, jobs: int, redis_url: str, work: Path) -> float:
-    """Enqueue ``jobs`` no-ops, start the workers, return messages per second."""
+@dataclass
+class Run:
+    rate: float  # messages per second
+    worker_cpu_us: float  # CPU time of the worker processes per message
+    redis_cpu_us: float  # CPU time of the Redis server per message
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of one process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[int]:
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [pid, *(descendant for child in children for descendant in process_tree(int(child)))]
+
+
+def one_run(kind: str, jobs: int, redis_url: str, work: Path) -> Run:
+    """Enqueue ``jobs`` no-ops, start the workers, measure messages per second and CPU per message."""
     client = redis.Redis.from_url(redis_url)
     client.flushall()
     env = environment(redis_url, work)
@@ -84,17 +105,46 @@ def one_run(kind: str, jobs: int, redis_url: str, work: Path) -> float:
     worker = subprocess.Popen(
         command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    redis_pid = client.info("server")["process_id"]
     try:
         while client.hlen(messages) == jobs:
             time.sleep(0.005)
         started, remaining_at_start = time.perf_counter(), client.hlen(messages)
+        workers = process_tree(worker.pid)
+        worker_cpu, redis_cpu = sum(map(cpu_seconds, workers)), cpu_seconds(redis_pid)
         while (remaining := client.hlen(messages)) > 0:
             time.sleep(0.02)
         elapsed = time.perf_counter() - started
+        worker_cpu = sum(map(cpu_seconds, workers)) - worker_cpu
+        redis_cpu = cpu_seconds(redis_pid) - redis_cpu
     finally:
         worker.terminate()
         worker.wait(60)
-    return (remaining_at_start - remaining) / elapsed
+    if kind == "jobdeck":
+        check_everything_recorded(jobs, env)
+    done = remaining_at_start - remaining
+    return Run(done / elapsed, worker_cpu * 1e6 / done, redis_cpu * 1e6 / done)
+
+
+def check_everything_recorded(jobs: int, env: dict[str, str]) -> None:
+    """A fast run must not be a run that skipped its records: every task SUCCESS, with its result."""
+    from jobs.runtime import start
+    from jobs.settings import load_settings
+
+    runtime = start(load_settings(env, dotenv=False))
+    succeeded = runtime.monitor.count_tasks_by_state()["SUCCESS"]
+    newest = runtime.monitor.get_task_history(limit=1).tasks[0]
+    message = dramatiq.Message(
+        queue_name=newest.queue,
+        actor_name=newest.task_name,
+        args=(),
+        kwargs={},
+        options={},
+        message_id=newest.task_id,
+    )
+    result = runtime.manager.wait_for_result(message, timeout=1)  # from Dramatiq's results backend
+    if succeeded != jobs or result.status != "SUCCESS":
+        raise SystemExit(f"jobdeck recorded {succeeded} of {jobs} tasks as SUCCESS (newest: {result.status})")
 
 
 def memory_per_task(redis_url: str, tasks: int = 20_000) -> float:
@@ -156,19 +206,27 @@ def populate(store, tasks: int, *, seed: int, batch: int = 1_000) -> None:
 def throughput(arguments: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="jobdeck-bench-"))
     redis_url = start_embedded_redis(work / "redis", persistent=False)
-    figures: dict[str, list[float]] = {"plain": [], "jobdeck": []}
+    figures: dict[str, list[Run]] = {"plain": [], "jobdeck": []}
     for run in range(arguments.runs):
         for kind in ("plain", "jobdeck") if run % 2 == 0 else ("jobdeck", "plain"):
-            rate = one_run(kind, arguments.jobs, redis_url, work)
-            figures[kind].append(rate)
-            print(f"run {run + 1} {kind:8s} {rate:8.0f} jobs/s", flush=True)
-    plain, jobdeck = statistics.median(figures["plain"]), statistics.median(figures["jobdeck"])
+            measured = one_run(kind, arguments.jobs, redis_url, work)
+            figures[kind].append(measured)
+            print(
+                f"run {run + 1} {kind:8s} {measured.rate:8.0f} jobs/s   CPU per message: "
+                f"workers {measured.worker_cpu_us:4.0f} µs, Redis {measured.redis_cpu_us:4.0f} µs",
+                flush=True,
+            )
+    plain, jobdeck = (statistics.median(run.rate for run in figures[kind]) for kind in ("plain", "jobdeck"))
     ratio = jobdeck / plain
     print(f"machine: {machine()}")
     print(f"median plain Dramatiq + Results: {plain:.0f} jobs/s")
     print(f"median jobdeck, all monitoring:  {jobdeck:.0f} jobs/s")
     verdict = "PASS" if ratio >= THROUGHPUT_BAR else "FAIL"
     print(f"ratio {ratio:.2f} (bar >= {THROUGHPUT_BAR:.2f}, goal 0.90): {verdict}")
+    for kind in ("plain", "jobdeck"):
+        worker_cpu = statistics.median(run.worker_cpu_us for run in figures[kind])
+        redis_cpu = statistics.median(run.redis_cpu_us for run in figures[kind])
+        print(f"median CPU per message, {kind}: workers {worker_cpu:.0f} µs, Redis {redis_cpu:.0f} µs")
     per_task = memory_per_task(redis_url)
     print(f"Redis memory per retained task: {per_task:.0f} bytes")
     redis.Redis.from_url(redis_url).shutdown(nosave=True)

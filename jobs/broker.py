@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
@@ -10,13 +12,13 @@ from dramatiq.middleware import (
     Callbacks,
     CurrentMessage,
     GroupCallbacks,
+    MiddlewareError,
     Pipelines,
     ShutdownNotifications,
 )
 from dramatiq.middleware.prometheus import Prometheus
 from dramatiq.rate_limits.backends import RedisBackend as RateLimiterBackend
-from dramatiq.results import Results
-from dramatiq.results.backends import RedisBackend as ResultsBackend
+from dramatiq.results import ResultBackend, Results
 from dramatiq_abort import Abortable
 from dramatiq_abort.backends import RedisBackend as AbortBackend
 from periodiq import PeriodiqMiddleware
@@ -25,6 +27,50 @@ from jobs.errors import ServiceUnavailable
 from jobs.retries import JobRetries
 from jobs.settings import Settings
 from jobs.time_limits import TimeLimits
+from monitoring.acks import RecordingRedisBroker
+
+
+class JobdeckBroker(RecordingRedisBroker):
+    """The RecordingRedisBroker, calling each hook only on the middleware that implement it.
+
+    Dramatiq calls every hook on every middleware; with a dozen middleware most of the calls per
+    message land on Middleware's empty defaults. The list of implementers is computed once per
+    hook and recomputed whenever the middleware list changes.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._implementers: dict[str, tuple[list[dramatiq.Middleware], list[dramatiq.Middleware]]] = {}
+        super().__init__(*args, **kwargs)
+
+    def _hooked(self, hook: str) -> list[dramatiq.Middleware]:
+        cached = self._implementers.get(hook)
+        if cached is None or cached[0] != self.middleware:
+            default = getattr(dramatiq.Middleware, hook)
+            implementers = [
+                middleware
+                for middleware in self.middleware
+                if getattr(getattr(middleware, hook), "__func__", None) is not default
+            ]
+            cached = self._implementers[hook] = (list(self.middleware), implementers)
+        return cached[1]
+
+    def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
+        hook = "before_" + signal
+        for middleware in self._hooked(hook):
+            try:
+                getattr(middleware, hook)(self, *args, **kwargs)
+            except MiddlewareError:
+                raise
+            except Exception:
+                self.logger.critical("Unexpected failure in %s of %r.", hook, middleware, exc_info=True)
+
+    def emit_after(self, signal: str, *args: Any, **kwargs: Any) -> None:
+        hook = "after_" + signal
+        for middleware in reversed(self._hooked(hook)):
+            try:
+                getattr(middleware, hook)(self, *args, **kwargs)
+            except Exception:
+                self.logger.critical("Unexpected failure in %s of %r.", hook, middleware, exc_info=True)
 
 
 class RunningTaskAbort(Abortable):
@@ -43,9 +89,7 @@ class RunningTaskAbort(Abortable):
 
 def build_broker(settings: Settings) -> RedisBroker:
     """A RedisBroker with jobdeck's queues and middleware, not yet made the global broker."""
-    from monitoring.acks import RecordingRedisBroker
-
-    broker = RecordingRedisBroker(
+    broker = JobdeckBroker(
         url=settings.redis_url,
         heartbeat_timeout=int(settings.redelivery_timeout * 1000),
         maintenance_chance=settings.maintenance_chance,
@@ -69,6 +113,7 @@ def task_store(settings: Settings, client: redis.Redis):
 
 
 def _middleware(settings: Settings, broker: RedisBroker) -> list[dramatiq.Middleware]:
+    from monitoring.acks import ResultsOnAckBackend
     from monitoring.middleware import TaskRecorder
 
     # Waiting for a result is a BLPOP as long as the caller's timeout; redis-py's default 5 s
@@ -98,7 +143,11 @@ def _middleware(settings: Settings, broker: RedisBroker) -> list[dramatiq.Middle
         RunningTaskAbort(backend=AbortBackend(client=broker.client)),
         PeriodiqMiddleware(),
         Results(
-            backend=ResultsBackend(client=results_client),
+            backend=ResultsOnAckBackend(
+                client=results_client,
+                broker=broker,
+                on_broker_database=settings.results_redis_url == settings.redis_url,
+            ),
             store_results=True,
             result_ttl=int(settings.result_ttl * 1000),
         ),
@@ -134,7 +183,7 @@ def check_redis(broker: RedisBroker) -> None:
         raise ServiceUnavailable(f"Redis cannot be reached: {error}") from None
 
 
-def results_backend(broker: dramatiq.Broker) -> ResultsBackend:
+def results_backend(broker: dramatiq.Broker) -> ResultBackend:
     """The results backend the broker's Results middleware writes to."""
     for middleware in broker.middleware:
         if isinstance(middleware, Results):

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jobs.errors import SettingsError
@@ -136,7 +136,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
         )
     return Settings(
         redis_url=redis_url,
-        results_redis_url=_url(env, "RESULTS_REDIS_URL", _with_db(redis_url, 1), ("redis", "rediss", "unix")),
+        results_redis_url=_url(env, "RESULTS_REDIS_URL", redis_url, ("redis", "rediss", "unix")),
         database_url=_url(
             env,
             "DATABASE_URL",
@@ -235,13 +235,6 @@ def _redis_url(env: Mapping[str, str], var_dir: Path) -> tuple[str, bool]:
         if written:
             return written, False
     return DEFAULT_REDIS_URL, False
-
-
-def _with_db(redis_url: str, db: int) -> str:
-    parts = urlsplit(redis_url)
-    if parts.scheme == "unix":
-        return redis_url
-    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, ""))
 
 
 def _url(env: Mapping[str, str], name: str, default: str | None, schemes: tuple[str, ...]) -> str | None:

@@ -23,6 +23,8 @@ jobdeck's own keys (``P`` is PREFIX, ``jobdeck:``)::
     P lock:<actor>[:<period>]         STRING  one-at-a-time lock of a finance or report job (a count,
                                               Dramatiq's ConcurrentRateLimiter), lives <= hard limit
     P cache:<name>                    STRING  web-process cache entries (Flask-Caching)
+    P result:<queue>:<actor>:<id>     LIST    one task's result, written by Dramatiq's Redis results
+                                              backend (RESULTS_NAMESPACE), kept its result TTL
     P alert:fold:<rule>:<subject>     HASH    one alert's folding: sent_at (ms), folded (repeats since)
     P alert:cursor:<rule>             STRING  ms up to which a rule has read new events (task_failed, ...)
     P scheduler:heartbeat             STRING  ms of the last tick of any scheduler process
@@ -44,6 +46,8 @@ from __future__ import annotations
 PREFIX = "jobdeck:"
 #: One-at-a-time locks of finance and report jobs.
 LOCK_PREFIX = PREFIX + "lock:"
+#: The namespace of Dramatiq's results backend: its keys are <namespace>:<queue>:<actor>:<id>.
+RESULTS_NAMESPACE = PREFIX + "result"
 #: The web process's cache entries; cleanup_cache deletes under this prefix only.
 CACHE_PREFIX = PREFIX + "cache:"
 

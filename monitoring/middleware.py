@@ -13,14 +13,14 @@ import traceback
 from typing import Any
 
 import dramatiq
+import redis
 from dramatiq.broker import Broker
 from dramatiq.common import q_name
 from dramatiq.middleware import CurrentMessage, Middleware, SkipMessage
-from dramatiq.worker import WorkerThread
 
-from monitoring.acks import FINISH_ATTRIBUTE, SETTLED_BY_NACK, RecordingRedisBroker
+from monitoring.acks import FINISH_ATTRIBUTE, SETTLED_BY_NACK, on_worker_thread
 from monitoring.display import DEFAULT_DISPLAY_LIMIT, fingerprint, summarise
-from monitoring.store import TaskStore, duration_bucket, now_ms
+from monitoring.store import TaskStore, duration_bucket, now_ms, reply_text
 from monitoring.workers import WorkerHeartbeat
 
 try:
@@ -101,6 +101,26 @@ class TaskRecorder(Middleware):
             self.logger.warning("Could not record %s of %s.", command, message.message_id, exc_info=True)
             return None
 
+    def _record_start(self, broker: Broker, message: dramatiq.Message, data: dict[str, Any]) -> Any:
+        """The start record; on a worker thread, on its kept connection (monitoring/acks.py)."""
+        if not on_worker_thread(broker):
+            return self._record("start", message, data)
+        try:
+            (reply,) = broker.kept_connections.execute(
+                [self.store.record_command("start", message.message_id, data)]
+            )
+        except Exception:
+            self.logger.warning("Could not record start of %s.", message.message_id, exc_info=True)
+            return None
+        if isinstance(reply, redis.exceptions.NoScriptError):
+            # Redis lost the script (a restart): the direct call loads it again.
+            self.store.script_lost()
+            return self._record("start", message, data)
+        if isinstance(reply, Exception):
+            self.logger.warning("Could not record start of %s: %s", message.message_id, reply)
+            return None
+        return reply_text(reply)
+
     def _description(self, message: dramatiq.Message) -> dict[str, Any]:
         """What a task record starts with: names and the arguments for display."""
         return {
@@ -133,8 +153,8 @@ class TaskRecorder(Middleware):
     def before_process_message(self, broker: Broker, message: dramatiq.Message) -> None:
         """Record STARTED; skip a revoked, finished or poison message."""
         retries = message.options.get("retries", 0)
-        outcome = self._record(
-            "start",
+        outcome = self._record_start(
+            broker,
             message,
             {
                 **_names(message),
@@ -177,7 +197,7 @@ class TaskRecorder(Middleware):
             data.update(state="SUCCESS", result=summarise(result, self.display_limit))
         else:
             data.update(self._error(message, exception))
-        if isinstance(broker, RecordingRedisBroker) and isinstance(threading.current_thread(), WorkerThread):
+        if on_worker_thread(broker):
             # The worker thread acks next: the record rides on that round trip (monitoring/acks.py).
             message.__dict__[FINISH_ATTRIBUTE] = (self.store, data)
         else:

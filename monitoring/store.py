@@ -108,16 +108,25 @@ class TaskStore:
 
     def record(self, command: str, task_id: str, data: dict[str, Any], *, pipeline=None) -> Any:
         """Run one record.lua command for a task; one round trip (or queued on ``pipeline``)."""
-        payload = json.dumps({name: value for name, value in data.items() if value is not None}, default=str)
-        args = [keys.PREFIX, command, task_id, now_ms(), payload]
         if pipeline is not None:
-            # Straight EVALSHA: a Script on a pipeline costs a SCRIPT EXISTS round trip per execute.
-            # The script is loaded once per process here; a NOSCRIPT (Redis restarted) surfaces as
-            # that command's result, and the next direct call loads it again.
-            self._ensure_loaded()
-            return pipeline.execute_command("EVALSHA", self._script.sha, 0, *args)
-        result = self._script(keys=[], args=args)
-        return result.decode() if isinstance(result, bytes) else result
+            # The script is loaded once per process (record_command); a NOSCRIPT (Redis restarted)
+            # surfaces as that command's result, and the next direct call loads it again.
+            return pipeline.execute_command(*self.record_command(command, task_id, data))
+        result = self._script(keys=[], args=self._arguments(command, task_id, data))
+        return reply_text(result)
+
+    def record_command(self, command: str, task_id: str, data: dict[str, Any]) -> tuple:
+        """The EVALSHA command that records one event, to send on a pipeline or a kept connection.
+
+        A straight EVALSHA: a Script on a pipeline costs a SCRIPT EXISTS round trip per execute.
+        """
+        self._ensure_loaded()
+        return ("EVALSHA", self._script.sha, 0, *self._arguments(command, task_id, data))
+
+    @staticmethod
+    def _arguments(command: str, task_id: str, data: dict[str, Any]) -> list:
+        payload = json.dumps({name: value for name, value in data.items() if value is not None}, default=str)
+        return [keys.PREFIX, command, task_id, now_ms(), payload]
 
     def script_lost(self) -> None:
         """Note that Redis no longer has the script (NOSCRIPT), so the next pipeline reloads it."""
@@ -149,6 +158,11 @@ class TaskStore:
         """Claim a once-per-period duty for this process; False if another process has it."""
         period = int(time.time() // period_seconds)
         return bool(self.client.set(keys.claim(name, period), "1", nx=True, ex=period_seconds * 2))
+
+
+def reply_text(reply: Any) -> Any:
+    """A record.lua reply (the task's state or an outcome) as text."""
+    return reply.decode() if isinstance(reply, bytes) else reply
 
 
 def decode_record(task_id: str, raw: dict[bytes, bytes], *, with_message: bool = False) -> dict[str, str]:
