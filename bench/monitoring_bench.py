@@ -161,6 +161,22 @@ def memory_per_task(redis_url: str, tasks: int = 20_000) -> float:
     return (client.info("memory")["used_memory"] - before) / (tasks // 2)
 
 
+def memory_per_result(redis_url: str, results: int = 10_000) -> float:
+    """Bytes of Redis memory per no-op result kept by Dramatiq's results backend."""
+    from jobs.broker import results_backend
+    from jobs.runtime import start
+    from jobs.settings import load_settings
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushall()
+    backend = results_backend(start(load_settings({"REDIS_URL": redis_url}, dotenv=False)).broker)
+    before = client.info("memory")["used_memory"]
+    for _ in range(results):
+        message = dramatiq.Message(queue_name="default", actor_name="noop", args=(), kwargs={}, options={})
+        backend.store_result(message, None, 86_400_000)
+    return (client.info("memory")["used_memory"] - before) / results
+
+
 def populate(store, tasks: int, *, seed: int, batch: int = 1_000) -> None:
     """Record ``tasks`` finished tasks the way workers do (enqueue, start, finish), pipelined."""
     from monitoring.store import duration_bucket
@@ -227,8 +243,8 @@ def throughput(arguments: argparse.Namespace) -> None:
         worker_cpu = statistics.median(run.worker_cpu_us for run in figures[kind])
         redis_cpu = statistics.median(run.redis_cpu_us for run in figures[kind])
         print(f"median CPU per message, {kind}: workers {worker_cpu:.0f} µs, Redis {redis_cpu:.0f} µs")
-    per_task = memory_per_task(redis_url)
-    print(f"Redis memory per retained task: {per_task:.0f} bytes")
+    print(f"Redis memory per retained task: {memory_per_task(redis_url):.0f} bytes")
+    print(f"Redis memory per no-op result (Dramatiq's backend): {memory_per_result(redis_url):.0f} bytes")
     redis.Redis.from_url(redis_url).shutdown(nosave=True)
 
 
