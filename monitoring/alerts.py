@@ -47,7 +47,7 @@ from jobs.settings import (
 )
 from monitoring import keys
 from monitoring.display import mask_secrets
-from monitoring.records import TaskRecord, from_ms
+from monitoring.records import QueueStats, TaskRecord, from_ms
 from monitoring.store import TaskStore, now_ms
 
 logger = logging.getLogger(__name__)
@@ -340,6 +340,8 @@ class Alerter:
         #: When this evaluator started (ms): no scheduler seen since then counts as silence.
         self.started_at = now_ms()
         self._fold = self.client.register_script(FOLD_SCRIPT)
+        #: Reads shared by the rules of one evaluation (None outside an evaluation).
+        self._shared: dict[str, Any] | None = None
 
     @classmethod
     def from_runtime(cls, runtime, *, store: TaskStore | None = None) -> Alerter:
@@ -368,7 +370,11 @@ class Alerter:
         except Exception:
             logger.warning("Could not claim the alert evaluation.", exc_info=True)
             return Evaluation(claimed=False)
-        raised = [alert for name in rules for alert in self.check(name)]
+        self._shared = {}
+        try:
+            raised = [alert for name in rules for alert in self.check(name)]
+        finally:
+            self._shared = None
         sent = []
         for alert in raised:
             count_folded = self.dispatch(alert)
@@ -387,6 +393,14 @@ class Alerter:
             reason = str(error).splitlines()[0] if str(error) else ""
             logger.warning("Alert rule %s could not be evaluated: %s: %s", rule, type(error).__name__, reason)
             return []
+
+    def queue_stats(self) -> list[QueueStats]:
+        """The queues' figures; read once per evaluation, however many rules look at them."""
+        if self._shared is None:
+            return self.monitor.get_queue_stats()
+        if "queues" not in self._shared:
+            self._shared["queues"] = self.monitor.get_queue_stats()
+        return self._shared["queues"]
 
     def dispatch(self, alert: Alert) -> int | None:
         """Fold or send one alert: the repeats folded before it when sent, None when folded."""
@@ -528,7 +542,7 @@ def queue_latency(alerter: Alerter) -> list[Alert]:
             f"(threshold {_duration(threshold)}; {queue.ready} waiting)",
             {"queue": queue.name, "latency_seconds": round(queue.latency, 1), "ready": queue.ready},
         )
-        for queue in alerter.monitor.get_queue_stats()
+        for queue in alerter.queue_stats()
         if queue.latency > threshold
     ]
 
@@ -543,7 +557,7 @@ def no_consumer(alerter: Alerter) -> list[Alert]:
             f"{_count(queue.ready, 'message')} waiting in {queue.name} and no live worker consumes it",
             {"queue": queue.name, "ready": queue.ready, "latency_seconds": round(queue.latency, 1)},
         )
-        for queue in alerter.monitor.get_queue_stats()
+        for queue in alerter.queue_stats()
         if queue.ready > 0 and queue.consumers == 0
     ]
 

@@ -78,10 +78,9 @@ class TaskMonitor:
 
     def get_orphaned_tasks(self) -> list[TaskRecord]:
         """Started tasks whose worker died. Three round trips; as many records as tasks running."""
-        started = [
-            member.decode() for member in self.client.zrange(keys.history_by("state", "STARTED"), 0, -1)
-        ]
-        return [task for task in self._records(started) if task.orphaned]
+        live = self._live_workers()
+        started = (TaskRecord.from_store(record, live_workers=live) for record in self.store.load_started())
+        return [task for task in started if task.orphaned]
 
     def get_task_history(
         self,

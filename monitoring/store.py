@@ -154,6 +154,11 @@ class TaskStore:
         ]
         return records if keep_missing else [record for record in records if record is not None]
 
+    def load_started(self) -> list[dict[str, str]]:
+        """Every task now STARTED (at most one per worker thread). Two round trips."""
+        started = self.client.zrange(keys.history_by("state", "STARTED"), 0, -1)
+        return self.load_many([member.decode() for member in started])
+
     def claim(self, name: str, period_seconds: int) -> bool:
         """Claim a once-per-period duty for this process; False if another process has it."""
         period = int(time.time() // period_seconds)

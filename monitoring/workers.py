@@ -168,9 +168,8 @@ def run_upkeep(store: TaskStore, broker: Broker, *, interval: float = DEFAULT_HE
 def flag_orphans(store: TaskStore, *, interval: float = DEFAULT_HEARTBEAT_INTERVAL) -> int:
     """Flag STARTED tasks whose worker is dead; returns how many were newly flagged."""
     live = live_worker_ids(store, interval)
-    started = [member.decode() for member in store.client.zrange(keys.history_by("state", "STARTED"), 0, -1)]
     flagged = 0
-    for record in store.load_many(started):
+    for record in store.load_started():
         worker_is_dead = record.get("worker") and record["worker"] not in live
         if worker_is_dead and "orphaned" not in record:
             flagged += store.record("orphan", record["id"], {"worker": record["worker"]}) == "orphaned"
