@@ -197,6 +197,21 @@ def test_recording_survives_redis_forgetting_its_scripts(runtime, start_worker, 
     assert runtime.monitor.get_queue_stats()[0].in_flight == 0
 
 
+def test_recording_survives_redis_dropping_every_connection(runtime, start_worker, redis_url):
+    start_worker()
+    assert finished(runtime, runtime.manager.send_task("test_task", ["warm"]).message_id).status == "SUCCESS"
+
+    client = redis.Redis.from_url(redis_url)
+    client.script_flush()
+    dropped = client.client_kill_filter(_type="normal")  # every worker connection, as in a restart
+    message = runtime.manager.send_task("test_task", ["after"])
+
+    assert dropped > 0
+    assert finished(runtime, message.message_id).status == "SUCCESS"
+    assert runtime.manager.wait_for_result(message, timeout=10).result == {"echo": ["after"], "kwargs": {}}
+    assert states(runtime.monitor.get_task_status(message.message_id)) == ["PENDING", "STARTED", "SUCCESS"]
+
+
 def test_a_task_waiting_when_the_worker_boots_names_that_worker(runtime, start_worker):
     message = runtime.manager.send_task("test_task", ["early"])
 
