@@ -66,6 +66,7 @@ def environment(redis_url: str, work: Path) -> dict[str, str]:
 @dataclass
 class Run:
     rate: float  # messages per second
+    enqueue_rate: float  # messages sent per second by one producer thread
     worker_cpu_us: float  # CPU time of the worker processes per message
     redis_cpu_us: float  # CPU time of the Redis server per message
 
@@ -92,10 +93,13 @@ def one_run(kind: str, jobs: int, redis_url: str, work: Path) -> Run:
         f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
         + ("from jobs.runtime import start; start()\n" if kind == "jobdeck" else "")
         + f"import {module} as m\n"
-        + "import dramatiq\n"
+        + "import time\n"
+        + "began = time.perf_counter()\n"
         + f"[m.noop.send() for _ in range({jobs})]\n"
+        + f"print({jobs} / (time.perf_counter() - began))\n"
     )
-    subprocess.run([sys.executable, "-c", enqueue], env=env, check=True, cwd=ROOT)
+    sent = subprocess.run([sys.executable, "-c", enqueue], env=env, check=True, cwd=ROOT, capture_output=True)
+    enqueue_rate = float(sent.stdout.decode().split()[-1])
     messages = "dramatiq:default.msgs"
     assert client.hlen(messages) == jobs
     command = [str(BIN / "dramatiq"), "jobs.worker" if kind == "jobdeck" else module]
@@ -123,7 +127,7 @@ def one_run(kind: str, jobs: int, redis_url: str, work: Path) -> Run:
     if kind == "jobdeck":
         check_everything_recorded(jobs, env)
     done = remaining_at_start - remaining
-    return Run(done / elapsed, worker_cpu * 1e6 / done, redis_cpu * 1e6 / done)
+    return Run(done / elapsed, enqueue_rate, worker_cpu * 1e6 / done, redis_cpu * 1e6 / done)
 
 
 def check_everything_recorded(jobs: int, env: dict[str, str]) -> None:
@@ -228,8 +232,9 @@ def throughput(arguments: argparse.Namespace) -> None:
             measured = one_run(kind, arguments.jobs, redis_url, work)
             figures[kind].append(measured)
             print(
-                f"run {run + 1} {kind:8s} {measured.rate:8.0f} jobs/s   CPU per message: "
-                f"workers {measured.worker_cpu_us:4.0f} µs, Redis {measured.redis_cpu_us:4.0f} µs",
+                f"run {run + 1} {kind:8s} {measured.rate:8.0f} jobs/s   sent {measured.enqueue_rate:5.0f}/s"
+                f"   CPU per message: workers {measured.worker_cpu_us:4.0f} µs,"
+                f" Redis {measured.redis_cpu_us:4.0f} µs",
                 flush=True,
             )
     plain, jobdeck = (statistics.median(run.rate for run in figures[kind]) for kind in ("plain", "jobdeck"))
@@ -239,6 +244,11 @@ def throughput(arguments: argparse.Namespace) -> None:
     print(f"median jobdeck, all monitoring:  {jobdeck:.0f} jobs/s")
     verdict = "PASS" if ratio >= THROUGHPUT_BAR else "FAIL"
     print(f"ratio {ratio:.2f} (bar >= {THROUGHPUT_BAR:.2f}, goal 0.90): {verdict}")
+    sending = {kind: statistics.median(run.enqueue_rate for run in figures[kind]) for kind in figures}
+    print(
+        f"sending (one producer thread): plain {sending['plain']:.0f}/s, jobdeck {sending['jobdeck']:.0f}/s, "
+        f"ratio {sending['jobdeck'] / sending['plain']:.2f} (no bar)"
+    )
     for kind in ("plain", "jobdeck"):
         worker_cpu = statistics.median(run.worker_cpu_us for run in figures[kind])
         redis_cpu = statistics.median(run.redis_cpu_us for run in figures[kind])

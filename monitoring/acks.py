@@ -13,7 +13,9 @@ worker thread keeps (``KeptConnections``).
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
@@ -62,8 +64,11 @@ class KeptConnections:
 
     def _execute(self, commands: list[tuple]) -> list[Any]:
         connection = getattr(self.local, "connection", None)
-        if connection is None:
-            connection = self.local.connection = self.pool.get_connection()
+        if connection is None or self.local.pid != os.getpid():
+            # Outside the pool, so that it closes when its thread ends (a web server may start a
+            # thread per request); a forked child never shares its parent's socket.
+            connection = self.local.connection = self.pool.connection_class(**self.pool.connection_kwargs)
+            self.local.pid = os.getpid()
         try:
             connection.send_packed_command(connection.pack_commands(commands))
             return [self._read(connection) for _ in commands]
@@ -81,11 +86,49 @@ class KeptConnections:
 
 
 class RecordingRedisBroker(RedisBroker):
-    """RedisBroker with acknowledgements that also write the result and the finish record."""
+    """RedisBroker whose enqueues and acknowledgements also carry what middleware record of them.
+
+    A middleware's ``before_enqueue`` may hand ``ride_on_enqueue`` a command: it is sent in the
+    enqueue's own round trip, after the enqueue. Acks carry the result and finish record (above).
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.kept_connections = KeptConnections(self.client)
+        self._riders = threading.local()
+
+    def enqueue(self, message: dramatiq.Message, *, delay: int | None = None) -> dramatiq.Message:
+        """Dramatiq's enqueue, with the commands middleware add by ``ride_on_enqueue``."""
+        outer = getattr(self._riders, "commands", None)
+        self._riders.commands = []
+        try:
+            return super().enqueue(message, delay=delay)
+        finally:
+            self._riders.commands = outer
+
+    def ride_on_enqueue(self, command: tuple, on_reply: Callable[[Any], None]) -> bool:
+        """Send ``command`` with the enqueue under way on this thread, then call ``on_reply`` with
+        its reply (or error); False, and nothing sent, when no enqueue is under way."""
+        commands = getattr(self._riders, "commands", None)
+        if commands is None:
+            return False
+        commands.append((command, on_reply))
+        return True
+
+    def do_enqueue(self, queue_name: str, redis_message_id: str, encoded: bytes) -> Any:
+        """Dramatiq's enqueue command, and the riders', in one round trip on a kept connection."""
+        riders = getattr(self._riders, "commands", None) or []
+        self._riders.commands = None
+        enqueue = self.dispatch_command("enqueue", queue_name, redis_message_id, encoded)
+        replies = self.kept_connections.execute([enqueue, *(command for command, _ in riders)])
+        for (_, on_reply), reply in zip(riders, replies[1:], strict=True):
+            on_reply(reply)
+        if isinstance(replies[0], redis.exceptions.NoScriptError):
+            # Redis lost Dramatiq's script (a restart): its own call loads it again.
+            return self._dispatch("enqueue")(queue_name, redis_message_id, encoded)
+        if isinstance(replies[0], Exception):
+            raise replies[0]
+        return replies[0]
 
     @property
     def consumer_class(self):

@@ -18,7 +18,7 @@ from dramatiq.broker import Broker
 from dramatiq.common import q_name
 from dramatiq.middleware import CurrentMessage, Middleware, SkipMessage
 
-from monitoring.acks import FINISH_ATTRIBUTE, SETTLED_BY_NACK, on_worker_thread
+from monitoring.acks import FINISH_ATTRIBUTE, SETTLED_BY_NACK, RecordingRedisBroker, on_worker_thread
 from monitoring.display import DEFAULT_DISPLAY_LIMIT, fingerprint, summarise
 from monitoring.store import TaskStore, duration_bucket, now_ms, reply_text
 from monitoring.workers import WorkerHeartbeat
@@ -92,6 +92,8 @@ class TaskRecorder(Middleware):
         self.started: dict[str, tuple[float, int]] = {}
         self.skipped_on_purpose: set[str] = set()
         self.lock = threading.Lock()
+        #: The message whose enqueue record went with its enqueue, on this thread.
+        self.riding = threading.local()
         self.logger = dramatiq.get_logger(__name__, type(self))
 
     def _record(self, command: str, message: dramatiq.Message, data: dict[str, Any]) -> Any:
@@ -112,12 +114,16 @@ class TaskRecorder(Middleware):
         except Exception:
             self.logger.warning("Could not record start of %s.", message.message_id, exc_info=True)
             return None
+        return self._checked("start", message, data, reply)
+
+    def _checked(self, command: str, message: dramatiq.Message, data: dict[str, Any], reply: Any) -> Any:
+        """A reply of a record sent along with other commands, as text; recorded again on NOSCRIPT."""
         if isinstance(reply, redis.exceptions.NoScriptError):
             # Redis lost the script (a restart): the direct call loads it again.
             self.store.script_lost()
-            return self._record("start", message, data)
+            return self._record(command, message, data)
         if isinstance(reply, Exception):
-            self.logger.warning("Could not record start of %s: %s", message.message_id, reply)
+            self.logger.warning("Could not record %s of %s: %s", command, message.message_id, reply)
             return None
         return reply_text(reply)
 
@@ -129,26 +135,45 @@ class TaskRecorder(Middleware):
             "kwargs": summarise(message.kwargs, self.display_limit),
         }
 
+    def before_enqueue(self, broker: Broker, message: dramatiq.Message, delay: int | None) -> None:
+        """On a RecordingRedisBroker, send the enqueue record with the enqueue itself.
+
+        Not before this process has loaded the record script: loading it is a round trip that
+        must not come before the enqueue (after_enqueue records the first one directly).
+        """
+        if not isinstance(broker, RecordingRedisBroker) or not self.store.script_loaded:
+            return
+        try:
+            data = self._enqueue_data(message, delay)
+            command = self.store.record_command("enqueue", message.message_id, data)
+        except Exception:
+            self.logger.warning("Could not record enqueue of %s.", message.message_id, exc_info=True)
+            return
+        if broker.ride_on_enqueue(command, lambda reply: self._checked("enqueue", message, data, reply)):
+            self.riding.message_id = message.message_id
+
     def after_enqueue(self, broker: Broker, message: dramatiq.Message, delay: int | None) -> None:
-        """Record PENDING, or SCHEDULED with its eta; for a retry, when it runs next."""
+        """Record PENDING, or SCHEDULED with its eta (unless that went with the enqueue)."""
+        if getattr(self.riding, "message_id", None) == message.message_id:
+            self.riding.message_id = None
+            return
+        self._record("enqueue", message, self._enqueue_data(message, delay))
+
+    def _enqueue_data(self, message: dramatiq.Message, delay: int | None) -> dict[str, Any]:
+        """PENDING, or SCHEDULED with its eta; for a retry only when it runs next."""
         current = CurrentMessage.get_current_message()
         eta = message.options.get("eta") if delay else None
         if current is not None and current.message_id == message.message_id:
-            self._record("enqueue", message, {"eta": eta})
-            return
+            return {"eta": eta}
         pipeline = pipeline_names(message)
-        self._record(
-            "enqueue",
-            message,
-            {
-                **self._description(message),
-                "eta": eta,
-                "parent_id": current.message_id if current is not None else None,
-                "pipeline": json.dumps(pipeline) if pipeline else None,
-                "group_id": message.options.get("group_completion_uuid"),
-                "retry_of": message.options.get("retry_of"),
-            },
-        )
+        return {
+            **self._description(message),
+            "eta": eta,
+            "parent_id": current.message_id if current is not None else None,
+            "pipeline": json.dumps(pipeline) if pipeline else None,
+            "group_id": message.options.get("group_completion_uuid"),
+            "retry_of": message.options.get("retry_of"),
+        }
 
     def before_process_message(self, broker: Broker, message: dramatiq.Message) -> None:
         """Record STARTED; skip a revoked, finished or poison message."""

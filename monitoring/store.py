@@ -113,6 +113,7 @@ class TaskStore:
             # surfaces as that command's result, and the next direct call loads it again.
             return pipeline.execute_command(*self.record_command(command, task_id, data))
         result = self._script(keys=[], args=self._arguments(command, task_id, data))
+        self._loaded = True  # redis-py's Script loads it when Redis does not have it
         return reply_text(result)
 
     def record_command(self, command: str, task_id: str, data: dict[str, Any]) -> tuple:
@@ -127,6 +128,11 @@ class TaskStore:
     def _arguments(command: str, task_id: str, data: dict[str, Any]) -> list:
         payload = json.dumps({name: value for name, value in data.items() if value is not None}, default=str)
         return [keys.PREFIX, command, task_id, now_ms(), payload]
+
+    @property
+    def script_loaded(self) -> bool:
+        """Whether this process has seen Redis run the record script (so EVALSHA needs no load)."""
+        return self._loaded
 
     def script_lost(self) -> None:
         """Note that Redis no longer has the script (NOSCRIPT), so the next pipeline reloads it."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 import dramatiq
 import pytest
@@ -13,6 +14,7 @@ from jobs.broker import JobdeckBroker
 from jobs.runtime import start
 from jobs.settings import load_settings
 from monitoring.acks import KeptConnections
+from tests.conftest import wait_for
 
 
 def test_kept_connection_answers_in_order_and_hands_back_error_replies(redis_url):
@@ -35,6 +37,37 @@ def test_kept_connection_recovers_when_redis_drops_it(redis_url):
 
     assert connections.execute([("PING",)]) == [b"PONG"]
     assert connections.execute([("CLIENT", "ID")]) != [own_id]
+
+
+def test_kept_connection_closes_when_its_thread_ends(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    connections = KeptConnections(client)
+    ids: list[int] = []
+    thread = threading.Thread(target=lambda: ids.extend(connections.execute([("CLIENT", "ID")])))
+    thread.start()
+    thread.join()
+
+    def open_ids() -> set[int]:
+        return {client_info["id"] for client_info in client.client_list()}
+
+    assert wait_for(lambda: ids[0] not in open_ids(), timeout=5)
+
+
+def test_enqueues_and_their_records_survive_redis_losing_its_scripts(runtime, redis_url):
+    client = redis.Redis.from_url(redis_url)
+    first = runtime.manager.send_task("test_task", ["first"])
+    client.script_flush()  # both Dramatiq's and jobdeck's, as after a Redis restart
+    second = runtime.manager.send_task("test_task", ["second"], delay=60)
+
+    assert runtime.monitor.get_task_status(first.message_id).status == "PENDING"
+    assert runtime.monitor.get_task_status(second.message_id).status == "SCHEDULED"
+    assert [
+        queue.ready + queue.delayed for queue in runtime.monitor.get_queue_stats() if queue.name == "default"
+    ] == [2]
+
+
+def test_nothing_rides_when_no_enqueue_is_under_way(runtime):
+    assert runtime.broker.ride_on_enqueue(("PING",), print) is False
 
 
 class Calls(dramatiq.Middleware):
