@@ -1,4 +1,6 @@
-"""A RedisBroker whose worker threads write each message's records in as few round trips as possible.
+"""A RedisBroker that writes each message's records in as few round trips as possible.
+
+A send's enqueue record travels in the enqueue's own round trip (``ride_on_enqueue``).
 
 A worker thread ends each message with up to three writes: Dramatiq's result (the Results
 middleware), the recorder's SUCCESS/RETRY/FAILURE record, and the broker's ack (or nack, which
@@ -7,8 +9,8 @@ memory: the writes travel with the ack, so a process killed before the ack loses
 nor less than Dramatiq itself would (the message is redelivered and run again, and the recorder
 counts the lost attempt).
 
-The two calls every message makes (the recorder's start, and that ack) go on a connection each
-worker thread keeps (``KeptConnections``).
+These calls (the enqueue, the recorder's start, the ack) go on a connection each thread keeps
+(``KeptConnections``).
 """
 
 from __future__ import annotations
@@ -137,8 +139,9 @@ class RecordingRedisBroker(RedisBroker):
     def dispatch_command(self, command: str, queue_name: str, *args) -> tuple:
         """One command of Dramatiq's dispatch script, as ``do_<command>`` runs it, to send with others.
 
-        A plain EVALSHA: the broker has run the script before any ack, so it is loaded; if Redis
-        lost it, the command fails with NOSCRIPT and the caller falls back to Dramatiq's own call.
+        A plain EVALSHA: if Redis does not have the script (never loaded there, or lost in a
+        restart) the command fails with NOSCRIPT and the caller falls back to Dramatiq's own call,
+        which loads it.
         """
         return (
             "EVALSHA",
