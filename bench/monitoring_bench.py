@@ -69,6 +69,7 @@ class Run:
     enqueue_rate: float  # messages sent per second by one producer thread
     worker_cpu_us: float  # CPU time of the worker processes per message
     redis_cpu_us: float  # CPU time of the Redis server per message
+    connections: int  # most Redis connections the workers held at once
 
 
 def cpu_seconds(pid: int) -> float:
@@ -116,7 +117,9 @@ def one_run(kind: str, jobs: int, redis_url: str, work: Path) -> Run:
         started, remaining_at_start = time.perf_counter(), client.hlen(messages)
         workers = process_tree(worker.pid)
         worker_cpu, redis_cpu = sum(map(cpu_seconds, workers)), cpu_seconds(redis_pid)
+        peak_connections = 0
         while (remaining := client.hlen(messages)) > 0:
+            peak_connections = max(peak_connections, client.info("clients")["connected_clients"] - 1)
             time.sleep(0.02)
         elapsed = time.perf_counter() - started
         worker_cpu = sum(map(cpu_seconds, workers)) - worker_cpu
@@ -127,7 +130,9 @@ def one_run(kind: str, jobs: int, redis_url: str, work: Path) -> Run:
     if kind == "jobdeck":
         check_everything_recorded(jobs, env)
     done = remaining_at_start - remaining
-    return Run(done / elapsed, enqueue_rate, worker_cpu * 1e6 / done, redis_cpu * 1e6 / done)
+    return Run(
+        done / elapsed, enqueue_rate, worker_cpu * 1e6 / done, redis_cpu * 1e6 / done, peak_connections
+    )
 
 
 def check_everything_recorded(jobs: int, env: dict[str, str]) -> None:
@@ -252,7 +257,11 @@ def throughput(arguments: argparse.Namespace) -> None:
     for kind in ("plain", "jobdeck"):
         worker_cpu = statistics.median(run.worker_cpu_us for run in figures[kind])
         redis_cpu = statistics.median(run.redis_cpu_us for run in figures[kind])
-        print(f"median CPU per message, {kind}: workers {worker_cpu:.0f} µs, Redis {redis_cpu:.0f} µs")
+        connections = max(run.connections for run in figures[kind])
+        print(
+            f"median CPU per message, {kind}: workers {worker_cpu:.0f} µs, Redis {redis_cpu:.0f} µs; "
+            f"at most {connections} Redis connections"
+        )
     print(f"Redis memory per retained task: {memory_per_task(redis_url):.0f} bytes")
     print(f"Redis memory per no-op result (Dramatiq's backend): {memory_per_result(redis_url):.0f} bytes")
     redis.Redis.from_url(redis_url).shutdown(nosave=True)
