@@ -100,22 +100,38 @@ class TaskMonitor:
         filters and the free-text ``search`` (over arguments, results and errors) are applied
         to what is read, reading at most MAX_SCANNED records per call. A page with one filter
         or none costs two round trips.
+
+        Without a state filter, what was enqueued before the success retention is read from the
+        failures' index instead (the other indexes keep nothing that old; failures are kept
+        longer), so that history does not lose a failure the store still holds.
         """
-        index = self._history_index(actor=actor, queue=queue, state=state)
         checks = {"actor": actor, "queue": queue, "state": state}
-        needs_check = sum(value is not None for value in checks.values()) > 1 or bool(search)
+        filters = sum(value is not None for value in checks.values())
         max_score, skip = _parse_cursor(cursor, until)
-        min_score = int(since.timestamp() * 1000) if since else "-inf"
+        min_score = int(since.timestamp() * 1000) if since else float("-inf")
+        kept_from = now_ms() - self.store.retention.success * 1000 if state is None else float("-inf")
         found: list[TaskRecord] = []
         scanned = 0
         live = self._live_workers()
-        batch = SCAN_BATCH if needs_check else limit
         while len(found) < limit and scanned < MAX_SCANNED:
+            if max_score >= kept_from:
+                index, low, needs_check = self._history_index(actor, queue, state), kept_from, filters > 1
+            else:
+                index, low, needs_check = keys.history_by("state", "FAILURE"), min_score, filters > 0
+            needs_check = needs_check or bool(search)
             entries = self.client.zrevrangebyscore(
-                index, max_score, min_score, start=skip, num=batch, withscores=True
+                index,
+                _score_bound(max_score),
+                _score_bound(max(low, min_score)),
+                start=skip,
+                num=SCAN_BATCH if needs_check else limit - len(found),
+                withscores=True,
             )
             if not entries:
-                return HistoryPage(found, None, scanned)
+                if max_score < kept_from or kept_from <= min_score:
+                    return HistoryPage(found, None, scanned)
+                max_score, skip = kept_from - 1, 0  # on to what only the failures' index keeps
+                continue
             records = self.store.load_many([member.decode() for member, _ in entries], keep_missing=True)
             for (_, score), record in zip(entries, records, strict=True):
                 scanned += 1
@@ -246,7 +262,7 @@ class TaskMonitor:
         live = self._live_workers() if live is None else live
         return [TaskRecord.from_store(record, live_workers=live) for record in self.store.load_many(task_ids)]
 
-    def _history_index(self, *, actor: str | None, queue: str | None, state: str | None) -> str:
+    def _history_index(self, actor: str | None, queue: str | None, state: str | None) -> str:
         if state:
             return keys.history_by("state", state)
         if actor:
@@ -273,7 +289,14 @@ def _parse_cursor(cursor: str | None, until: datetime | None) -> tuple[Any, int]
     if cursor:
         score, _, skip = cursor.partition(":")
         return float(score), int(skip or 0)
-    return (int(until.timestamp() * 1000) if until else "+inf"), 0
+    return (int(until.timestamp() * 1000) if until else float("inf")), 0
+
+
+def _score_bound(score: float) -> Any:
+    """A sorted-set score bound as Redis takes it (infinities as +inf and -inf)."""
+    if score in (float("inf"), float("-inf")):
+        return "+inf" if score > 0 else "-inf"
+    return int(score)
 
 
 def _format_cursor(score: Any, skip: int) -> str:

@@ -158,3 +158,29 @@ def test_retention_drops_successes_first_and_keeps_failures(settings, redis_url)
         "kept-failure"
     ]
     assert 0 < client.ttl(keys.task("kept-failure")) <= 60
+
+
+def test_history_goes_on_past_the_success_retention_with_the_failures(settings, redis_url):
+    runtime = start(settings.with_overrides(success_retention=1, failure_retention=60))
+    record_finished(runtime.store, "old-failure", state="FAILURE")
+    record_finished(runtime.store, "old-success")
+    record_finished(runtime.store, "old-failure-of-another-actor", actor="other", state="FAILURE")
+    time.sleep(2.2)
+    trim_history(runtime.store, runtime.broker)
+    record_finished(runtime.store, "new-success")
+    history = runtime.monitor.get_task_history
+
+    pages, cursor = [], None
+    while True:
+        page = history(limit=1, cursor=cursor)
+        pages.append([task.task_id for task in page.tasks])
+        if (cursor := page.next_cursor) is None:
+            break
+
+    assert [task_id for page in pages for task_id in page] == [
+        "new-success",
+        "old-failure-of-another-actor",
+        "old-failure",
+    ]
+    assert [task.task_id for task in history(actor="test_task").tasks] == ["new-success", "old-failure"]
+    assert [task.task_id for task in history(actor="other").tasks] == ["old-failure-of-another-actor"]
