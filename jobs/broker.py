@@ -183,6 +183,16 @@ def check_redis(broker: RedisBroker) -> None:
         raise ServiceUnavailable(f"Redis cannot be reached: {error}") from None
 
 
+def recorder_store(broker: dramatiq.Broker):
+    """The monitoring store the broker's TaskRecorder writes to (one per process: one script load)."""
+    from monitoring.middleware import TaskRecorder
+
+    for middleware in broker.middleware:
+        if isinstance(middleware, TaskRecorder):
+            return middleware.store
+    raise LookupError("the broker has no TaskRecorder middleware")
+
+
 def results_backend(broker: dramatiq.Broker) -> ResultBackend:
     """The results backend the broker's Results middleware writes to."""
     for middleware in broker.middleware:

@@ -66,7 +66,6 @@ from jobs.storage import Storage, export_storage
 logger = logging.getLogger(__name__)
 
 FORMATS = ("csv", "jsonl", "xlsx")
-FILE_SUFFIXES = {"csv": ".csv", "jsonl": ".jsonl", "xlsx": ".xlsx"}
 #: Rows fetched from the database per round trip.
 DEFAULT_BATCH_ROWS = 10_000
 #: Rows between two progress reports.
@@ -176,7 +175,6 @@ DATASETS: dict[str, Dataset] = {
         ),
     )
 }
-FILTER_NAMES = ("from", "to", "status", "currency", "customer_id")
 
 
 @dataclass(frozen=True)
@@ -574,7 +572,7 @@ def run_export(
         # SQLite hands times back as text; reshaping it in SQL is much cheaper than parsing it in Python.
         format_in_sql = engine.dialect.name == "sqlite"
         csv_lines = format_in_sql and request.format == "csv"
-        with storage.create(FILE_SUFFIXES[request.format]) as new_file:
+        with storage.create("." + request.format) as new_file:
             rows = WRITERS[request.format](
                 new_file.stream,
                 request.dataset,

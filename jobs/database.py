@@ -12,10 +12,12 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -80,6 +82,12 @@ def make_engine(database_url: str | URL) -> Engine:
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Return a session factory bound to the engine; objects stay readable after commit."""
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def upsert_insert(session: Session, table: Any) -> Any:
+    """An INSERT on ``table`` with ON CONFLICT support for the session's database (SQLite or PostgreSQL)."""
+    inserts = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+    return inserts[session.get_bind().dialect.name](table)
 
 
 def check_connection(engine: Engine) -> None:

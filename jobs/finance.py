@@ -11,15 +11,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import dramatiq
-from sqlalchemy import Select, exists, func, select, update
+from sqlalchemy import Select, exists, select, update
 from sqlalchemy.orm import Session
 
 from jobs import notifications
 from jobs.errors import PermanentError
-from jobs.models import Bill, Notification, Payment
+from jobs.models import Bill, Notification
 from jobs.money import from_minor
 from jobs.periods import Period, month_period, parse_fire_time, previous_period
-from jobs.reports import exclusive, store_report
+from jobs.reports import exclusive, paid_by_currency, store_report
 from jobs.runtime import current
 
 OVERDUE = "overdue"
@@ -80,8 +80,6 @@ def bills_owed_an_overdue_reminder() -> Select:
 
 def create_overdue_reminders(session: Session, *, local_date: date) -> int:
     """Queue one overdue reminder for each bill owed one; return how many were created."""
-    # SQLAlchemy reports -1 for an INSERT ... SELECT's row count on psycopg unless asked to keep it.
-    session.connection().execution_options(preserve_rowcount=True)
     return notifications.create_bill_reminders(
         session, kind=OVERDUE, bill_ids=bills_owed_an_overdue_reminder(), local_date=local_date
     )
@@ -110,7 +108,7 @@ def calculate_monthly_revenue(
         if not acquired:
             return {"skipped": "already running", "period_start": period.start_date.isoformat()}
         with current().sessions() as session:
-            totals = revenue_by_currency(session, period)
+            totals = paid_by_currency(session, period.start_utc, period.end_utc)
             data = revenue_report_data(period, totals)
             report_id = store_report(
                 session, kind=MONTHLY_REVENUE, period=period, language=settings.report_language, data=data
@@ -136,17 +134,6 @@ def revenue_month(year: int | None, month: int | None, fire_time: str | None, zo
         return month_period(int(year), int(month), zone)
     except (TypeError, ValueError) as error:
         raise FinanceError(f"no such month: {year!r}-{month!r} ({error})") from None
-
-
-def revenue_by_currency(session: Session, period: Period) -> dict[str, tuple[int, int]]:
-    """Per currency: (payment count, total in minor units) of the payments made in ``period``."""
-    query = (
-        select(Payment.currency, func.count(), func.sum(Payment.amount_minor))
-        .where(Payment.paid_at >= period.start_utc, Payment.paid_at < period.end_utc)
-        .group_by(Payment.currency)
-        .order_by(Payment.currency)
-    )
-    return {currency: (int(count), int(total)) for currency, count, total in session.execute(query)}
 
 
 def revenue_report_data(period: Period, totals: dict[str, tuple[int, int]]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ the surplus), and the clean-ups find nothing left to remove.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,8 @@ from sqlalchemy import Engine, or_, select, update
 
 from jobs.backups import prune_backups, take_backup
 from jobs.errors import PermanentError
-from jobs.models import Backup, Export, Report, utc_now
+from jobs.models import Backup, Export, Report
+from jobs.periods import parse_fire_time
 from jobs.runtime import current
 from jobs.storage import LocalStorage, backup_storage, delete_files_of, export_storage
 from monitoring.cache import delete_cache_entries
@@ -77,20 +78,6 @@ def cleanup_expired_data(fire_time: str | None = None) -> dict[str, Any]:
         + backups.remove_stale_partials(settings.time_limit),
         "now": now.isoformat(),
     }
-
-
-def parse_fire_time(fire_time: str | datetime | None) -> datetime:
-    """The job's "now": the scheduler's fire time (ISO text or datetime, naive = UTC) or the clock."""
-    if fire_time is None:
-        return utc_now()
-    if isinstance(fire_time, str):
-        try:
-            fire_time = datetime.fromisoformat(fire_time)
-        except ValueError:
-            raise PermanentError(f"fire_time must be an ISO 8601 time, got {fire_time!r}") from None
-    if fire_time.tzinfo is None:
-        fire_time = fire_time.replace(tzinfo=UTC)
-    return fire_time.astimezone(UTC)
 
 
 def expire_exports(engine: Engine, storage: LocalStorage, now: datetime) -> list[int]:

@@ -38,10 +38,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
+from jobs.database import upsert_insert
 from jobs.errors import JobdeckError, PermanentError, TransientError
 from jobs.mail import (
     MailDeferred,
@@ -93,7 +93,6 @@ def create_bill_reminders(session: Session, *, kind: str, bill_ids: Select, loca
     if kind not in BILL_REMINDER_KINDS:
         raise ValueError(f"kind must be one of {', '.join(BILL_REMINDER_KINDS)}, got {kind!r}")
     dialect = session.get_bind().dialect.name
-    insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
     dedup_key = "bill:" + cast(Bill.id, String) + literal(f":{kind}:{local_date.isoformat()}", String)
     prefix, _, suffix = BILL_REMINDER_SUBJECTS[kind].partition("{}")
     rows = select(
@@ -113,7 +112,7 @@ def create_bill_reminders(session: Session, *, kind: str, bill_ids: Select, loca
         literal(utc_now(), UTCDateTime()),
     ).where(Bill.id.in_(bill_ids))
     statement = (
-        insert(Notification)
+        upsert_insert(session, Notification)
         .from_select(
             ["customer_id", "bill_id", "kind", "state", "dedup_key", "subject", "context", "created_at"], rows
         )
@@ -419,7 +418,6 @@ def _template_context(notification: Notification, customer: Customer, timezone: 
         context["due_date"] = due_at.astimezone(timezone).date()
     if "amount" in context and "currency" in context:
         currency = context["currency"]
-        context["amount_value"] = context["amount"]
         context["amount"] = format_money(to_minor(Decimal(context["amount"]), currency), currency)
     return context
 

@@ -26,9 +26,9 @@ from dramatiq.rate_limits import ConcurrentRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import Select, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from jobs.database import upsert_insert
 from jobs.errors import PermanentError
 from jobs.models import Bill, Customer, Payment, Report, utc_now
 from jobs.money import format_money, from_minor, to_minor
@@ -161,9 +161,7 @@ def store_report(
         "created_at": utc_now(),
         "expires_at": expires_at,
     }
-    dialect = session.get_bind().dialect.name
-    insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
-    statement = insert(Report).values(**values)
+    statement = upsert_insert(session, Report).values(**values)
     unique = ("kind", "period_starts_at")
     replaced = {name: statement.excluded[name] for name in values if name not in unique}
     statement = statement.on_conflict_do_update(index_elements=list(unique), set_=replaced)
@@ -194,7 +192,7 @@ def report_figures(session: Session, period: Period) -> dict[str, Any]:
     """Every figure of a report for ``period``: per-currency summary and top customers, as JSON values."""
     start, end = period.start_utc, period.end_utc
     billed = _by_currency(session, _billed(start, end))
-    paid = _by_currency(session, _paid(start, end))
+    paid = paid_by_currency(session, start, end)
     overdue = _by_currency(session, _overdue_as_of(end))
     currencies = sorted(set(billed) | set(paid) | set(overdue))
     summary = {
@@ -214,12 +212,15 @@ def _billed(start: datetime, end: datetime) -> Select:
     )
 
 
-def _paid(start: datetime, end: datetime) -> Select:
-    return (
+def paid_by_currency(session: Session, start: datetime, end: datetime) -> dict[str, tuple[int, int]]:
+    """Per currency, in currency order: (payment count, total in minor units) paid in [start, end)."""
+    query = (
         select(Payment.currency, func.count(), func.sum(Payment.amount_minor))
         .where(Payment.paid_at >= start, Payment.paid_at < end)
         .group_by(Payment.currency)
+        .order_by(Payment.currency)
     )
+    return _by_currency(session, query)
 
 
 def _overdue_as_of(end: datetime) -> Select:

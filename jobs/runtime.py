@@ -33,10 +33,10 @@ class Runtime:
 
     @cached_property
     def store(self):
-        """The monitoring store (monitoring.store.TaskStore) on the broker's Redis."""
-        from jobs.broker import task_store
+        """The monitoring store (monitoring.store.TaskStore) the broker's recorder writes to."""
+        from jobs.broker import recorder_store
 
-        return task_store(self.settings, self.broker.client)
+        return recorder_store(self.broker)
 
     @cached_property
     def monitor(self):

@@ -192,11 +192,8 @@ def delete_files_of(storage: Storage, rows: Iterable) -> list[int]:
 
 def file_sha256(path: Path | str) -> str:
     """The hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
     with open(path, "rb") as stream:
-        while chunk := stream.read(DEFAULT_CHUNK_SIZE):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return stream_sha256(stream)
 
 
 def stream_sha256(stream: BinaryIO) -> str:

@@ -246,14 +246,9 @@ class _RecordingConsumer(_RedisConsumer):
     @staticmethod
     def _check_finish(message, finish, recorded) -> None:
         store, data, _ = finish
-        if isinstance(recorded, redis.exceptions.NoScriptError):
-            # Redis lost the scripts (a restart): record directly, which loads ours again.
-            store.script_lost()
-            try:
-                recorded = store.record("finish", message.message_id, data)
-            except Exception as error:
-                recorded = error
-        if isinstance(recorded, Exception):
+        try:
+            store.checked_reply("finish", message.message_id, data, recorded)
+        except Exception as error:
             dramatiq.get_logger(__name__).warning(
-                "Could not record the finish of %s: %s", message.message_id, recorded
+                "Could not record the finish of %s: %s", message.message_id, error
             )

@@ -48,7 +48,7 @@ from jobs.settings import (
 from monitoring import keys
 from monitoring.display import mask_secrets
 from monitoring.records import QueueStats, TaskRecord, from_ms
-from monitoring.store import TaskStore, now_ms
+from monitoring.store import TaskStore, now_ms, reply_text
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +71,6 @@ MAX_LISTED = 10
 FOLD_RECORD_TTL = 7 * 24 * 3600
 #: How long the scheduler heartbeat is kept after the last tick, in seconds.
 SCHEDULER_HEARTBEAT_TTL = 30 * 24 * 3600
-SEVERITIES = ("critical", "error", "warning")
-
 FOLD_SCRIPT = """
 -- KEYS[1]: the alert's fold record. ARGV: now (ms), fold window (ms), record ttl (ms).
 -- Returns the repeats folded since the last send when the alert is to be sent now, else -1.
@@ -442,7 +440,7 @@ def record_scheduler_heartbeat(store: TaskStore) -> None:
 
 def last_scheduler_heartbeat(store: TaskStore) -> datetime | None:
     """When a scheduler process last ticked, or None if none did recently. One round trip."""
-    return from_ms(_decode(store.client.get(keys.SCHEDULER_HEARTBEAT)))
+    return from_ms(reply_text(store.client.get(keys.SCHEDULER_HEARTBEAT)))
 
 
 def record_missed_schedule(store: TaskStore, name: str, fire_time: datetime) -> bool:
@@ -631,7 +629,7 @@ def missed_schedule(alerter: Alerter) -> list[Alert]:
 
 def no_scheduler(alerter: Alerter) -> list[Alert]:
     """No scheduler heartbeat for longer than the threshold (evaluated by workers)."""
-    last = _decode(alerter.client.get(keys.SCHEDULER_HEARTBEAT))
+    last = reply_text(alerter.client.get(keys.SCHEDULER_HEARTBEAT))
     reference = int(last) if last else alerter.started_at
     silent = (now_ms() - reference) / 1000
     threshold = alerter.policy.scheduler_silence
@@ -670,10 +668,6 @@ RULES: dict[str, Callable[[Alerter], list[Alert]]] = {
     "missed_schedule": missed_schedule,
     "no_scheduler": no_scheduler,
 }
-
-
-def _decode(value: bytes | str | None) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _count(number: int, noun: str) -> str:

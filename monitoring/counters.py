@@ -55,10 +55,12 @@ def _roll_up_minute(store: TaskStore, minute: int) -> None:
         if granularity != "minute"
     ]
     maxima = [name for name in counters if name.endswith(":duration_max")]
-    pipeline = client.pipeline(transaction=False)
-    for key, _ in targets:
-        pipeline.hmget(key, maxima) if maxima else pipeline.echo("")
-    current_maxima = pipeline.execute()
+    current_maxima: list = [None] * len(targets)
+    if maxima:
+        pipeline = client.pipeline(transaction=False)
+        for key, _ in targets:
+            pipeline.hmget(key, maxima)
+        current_maxima = pipeline.execute()
     pipeline = client.pipeline(transaction=False)
     for (key, ttl), existing in zip(targets, current_maxima, strict=True):
         for name, value in counters.items():

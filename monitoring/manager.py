@@ -212,8 +212,8 @@ class TaskManager:
 
     def retry_failure_group(self, fingerprint: str, *, dry_run: bool = False) -> dict[str, int]:
         """Retry every failed task of one failure group (see TaskMonitor.get_failure_groups)."""
-        members = self.store.client.zrevrange(keys.failure_group(fingerprint), 0, MAX_GROUP_ACTION - 1)
-        return self.retry_many([member.decode() for member in members], dry_run=dry_run)
+        task_ids = self._monitor().failure_group_task_ids(fingerprint, MAX_GROUP_ACTION)
+        return self.retry_many(task_ids, dry_run=dry_run)
 
     def retry_matching(self, *, dry_run: bool = False, **filters: Any) -> dict[str, int]:
         """Retry every failed task matching history filters (TaskMonitor.get_task_history's)."""
@@ -223,10 +223,13 @@ class TaskManager:
         """Revoke every waiting or running task matching history filters."""
         return self.revoke_many(self._matching(filters), dry_run=dry_run)
 
-    def _matching(self, filters: dict[str, Any]) -> list[str]:
+    def _monitor(self):
         from monitoring.monitor import TaskMonitor
 
-        monitor = TaskMonitor(store=self.store, broker=self.broker)
+        return TaskMonitor(store=self.store, broker=self.broker)
+
+    def _matching(self, filters: dict[str, Any]) -> list[str]:
+        monitor = self._monitor()
         task_ids: list[str] = []
         cursor = None
         while len(task_ids) < MAX_GROUP_ACTION:
@@ -337,8 +340,10 @@ class TaskManager:
                 popped = client.lpop(keys.broker_queue(namespace, queue), PURGE_BATCH) or []
             if not popped:
                 return removed
-            bodies = client.hmget(messages_key, popped)
-            client.hdel(messages_key, *popped)
+            pipeline = client.pipeline(transaction=False)
+            pipeline.hmget(messages_key, popped)
+            pipeline.hdel(messages_key, *popped)
+            bodies, _ = pipeline.execute()
             if not dead_letters:
                 self._mark_purged(bodies)
             removed += len(popped)

@@ -13,15 +13,14 @@ import traceback
 from typing import Any
 
 import dramatiq
-import redis
 from dramatiq.broker import Broker
 from dramatiq.common import q_name
 from dramatiq.middleware import CurrentMessage, Middleware, SkipMessage
 
 from monitoring.acks import FINISH_ATTRIBUTE, SETTLED_BY_NACK, RecordingRedisBroker, on_worker_thread
 from monitoring.display import DEFAULT_DISPLAY_LIMIT, fingerprint, summarise
-from monitoring.store import TaskStore, duration_bucket, now_ms, reply_text
-from monitoring.workers import WorkerHeartbeat
+from monitoring.store import TaskStore, duration_bucket, now_ms
+from monitoring.workers import DEFAULT_HEARTBEAT_INTERVAL, WorkerHeartbeat
 
 try:
     from dramatiq_abort import Abort
@@ -82,7 +81,11 @@ class TaskRecorder(Middleware):
     """
 
     def __init__(
-        self, *, store: TaskStore, display_limit: int = DEFAULT_DISPLAY_LIMIT, heartbeat_interval: float = 5.0
+        self,
+        *,
+        store: TaskStore,
+        display_limit: int = DEFAULT_DISPLAY_LIMIT,
+        heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
     ) -> None:
         self.store = store
         self.display_limit = display_limit
@@ -117,15 +120,12 @@ class TaskRecorder(Middleware):
         return self._checked("start", message, data, reply)
 
     def _checked(self, command: str, message: dramatiq.Message, data: dict[str, Any], reply: Any) -> Any:
-        """A reply of a record sent along with other commands, as text; recorded again on NOSCRIPT."""
-        if isinstance(reply, redis.exceptions.NoScriptError):
-            # Redis lost the script (a restart): the direct call loads it again.
-            self.store.script_lost()
-            return self._record(command, message, data)
-        if isinstance(reply, Exception):
-            self.logger.warning("Could not record %s of %s: %s", command, message.message_id, reply)
+        """A reply of a record sent along with other commands, as text (None, logged, on an error)."""
+        try:
+            return self.store.checked_reply(command, message.message_id, data, reply)
+        except Exception as error:
+            self.logger.warning("Could not record %s of %s: %s", command, message.message_id, error)
             return None
-        return reply_text(reply)
 
     def _description(self, message: dramatiq.Message) -> dict[str, Any]:
         """What a task record starts with: names and the arguments for display."""

@@ -184,7 +184,7 @@ class TaskMonitor:
     def get_queue_stats(self, workers: list[WorkerRecord] | None = None) -> list[QueueStats]:
         """Ready, delayed, in flight, dead-lettered, latency and live consumers of each queue.
 
-        Two round trips, plus one per queue with waiting messages (for the oldest one's age).
+        Three round trips (the third reads the oldest waiting message of each queue, for its age).
         """
         namespace = self.broker.namespace
         queues = sorted(
@@ -202,19 +202,21 @@ class TaskMonitor:
                 pipeline.scard(keys.broker_acks(namespace, broker_id, queue + ".DQ"))
         results = iter(pipeline.execute())
         consumers = self._consumers(self.get_worker_stats() if workers is None else workers)
-        stats = []
+        figures, oldest_messages = [], self.client.pipeline(transaction=False)
         for queue in queues:
             ready, delayed, dead, oldest = next(results), next(results), next(results), next(results)
             in_flight = 0
             for _ in brokers:
                 in_flight += next(results)
                 delayed += next(results)
-            stats.append(
-                QueueStats(
-                    queue, ready, delayed, in_flight, dead, self._age(queue, oldest), consumers.get(queue, 0)
-                )
+            figures.append((queue, ready, delayed, in_flight, dead))
+            oldest_messages.hget(keys.broker_messages(namespace, queue), oldest or "")
+        return [
+            QueueStats(queue, ready, delayed, in_flight, dead, _age(oldest), consumers.get(queue, 0))
+            for (queue, ready, delayed, in_flight, dead), oldest in zip(
+                figures, oldest_messages.execute(), strict=True
             )
-        return stats
+        ]
 
     def get_failure_groups(self) -> list[FailureGroup]:
         """Failures grouped by exception type and message fingerprint, most frequent first."""
@@ -238,15 +240,6 @@ class TaskMonitor:
         members = self.client.zrevrange(keys.failure_group(fingerprint), 0, limit - 1)
         return [member.decode() for member in members]
 
-    def _age(self, queue: str, oldest: bytes | None) -> float:
-        if oldest is None:
-            return 0.0
-        data = self.client.hget(keys.broker_messages(self.broker.namespace, queue), oldest)
-        if data is None:
-            return 0.0
-        enqueued = dramatiq.Message.decode(data).message_timestamp
-        return max(0.0, (time.time() * 1000 - enqueued) / 1000)
-
     def _consumers(self, workers: list[WorkerRecord]) -> dict[str, int]:
         counts: dict[str, int] = defaultdict(int)
         for worker in workers:
@@ -258,8 +251,8 @@ class TaskMonitor:
     def _live_workers(self) -> set[str]:
         return live_worker_ids(self.store, self.heartbeat_interval)
 
-    def _records(self, task_ids: list[str], live: set[str] | None = None) -> list[TaskRecord]:
-        live = self._live_workers() if live is None else live
+    def _records(self, task_ids: list[str]) -> list[TaskRecord]:
+        live = self._live_workers()
         return [TaskRecord.from_store(record, live_workers=live) for record in self.store.load_many(task_ids)]
 
     def _history_index(self, actor: str | None, queue: str | None, state: str | None) -> str:
@@ -290,6 +283,14 @@ def _parse_cursor(cursor: str | None, until: datetime | None) -> tuple[Any, int]
         score, _, skip = cursor.partition(":")
         return float(score), int(skip or 0)
     return (int(until.timestamp() * 1000) if until else float("inf")), 0
+
+
+def _age(encoded_message: bytes | None) -> float:
+    """Seconds since a waiting message was sent (0 when there is none)."""
+    if encoded_message is None:
+        return 0.0
+    enqueued = dramatiq.Message.decode(encoded_message).message_timestamp
+    return max(0.0, (time.time() * 1000 - enqueued) / 1000)
 
 
 def _score_bound(score: float) -> Any:

@@ -92,7 +92,6 @@ class TaskStore:
     ) -> None:
         self.client = client
         self.retention = retention or Retention()
-        self.poison_cap = poison_cap
         config = {
             "ttl_success": self.retention.success,
             "ttl_failure": self.retention.failure,
@@ -128,6 +127,19 @@ class TaskStore:
     def _arguments(command: str, task_id: str, data: dict[str, Any]) -> list:
         payload = json.dumps({name: value for name, value in data.items() if value is not None}, default=str)
         return [keys.PREFIX, command, task_id, now_ms(), payload]
+
+    def checked_reply(self, command: str, task_id: str, data: dict[str, Any], reply: Any) -> Any:
+        """The reply of a record sent along with other commands, as text.
+
+        On NOSCRIPT (Redis lost the script in a restart) the event is recorded again directly,
+        which loads the script; any other error Redis answered with is raised.
+        """
+        if isinstance(reply, redis.exceptions.NoScriptError):
+            self.script_lost()
+            return self.record(command, task_id, data)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply_text(reply)
 
     @property
     def script_loaded(self) -> bool:

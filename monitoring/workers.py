@@ -13,6 +13,7 @@ from dramatiq.broker import Broker
 
 from monitoring import keys
 from monitoring.counters import roll_up
+from monitoring.records import STATES
 from monitoring.store import TaskStore, now_ms
 
 logger = logging.getLogger(__name__)
@@ -184,7 +185,7 @@ def trim_history(store: TaskStore, broker: Broker) -> int:
     indexes = {keys.HISTORY: success_cutoff}
     indexes.update({keys.history_by("actor", name): success_cutoff for name in broker.get_declared_actors()})
     indexes.update({keys.history_by("queue", name): success_cutoff for name in broker.get_declared_queues()})
-    for state in ("PENDING", "SCHEDULED", "STARTED", "RETRY", "FAILURE", "SUCCESS", "REVOKED"):
+    for state in STATES:
         cutoff = success_cutoff if state in TERMINAL_OR_RECENT else failure_cutoff
         indexes[keys.history_by("state", state)] = cutoff
     pipeline = store.client.pipeline(transaction=False)

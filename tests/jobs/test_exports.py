@@ -187,6 +187,7 @@ def test_payments_and_notifications_to_json_lines(jobs_runtime, engine: Engine) 
     ]
     assert notification["subject"] == "账单逾期" and notification["bill_id"] == 3
     assert notification["sent_at"] == "2025-01-10T08:00:00+00:00"
+    assert export_data.fn("notifications", "jsonl", {"status": "failed"})["rows"] == 0
 
 
 def test_xlsx_continues_on_further_sheets(jobs_runtime, engine: Engine, monkeypatch) -> None:

@@ -127,6 +127,7 @@ def test_rate_limiter_spaces_calls_across_threads() -> None:
 
 def test_the_process_shares_one_limiter_per_rate() -> None:
     assert shared_rate_limiter(7.0) is shared_rate_limiter(7.0)
+    assert shared_rate_limiter(7.0) is not shared_rate_limiter(8.0)
     with pytest.raises(ValueError):
         RateLimiter(0)
 

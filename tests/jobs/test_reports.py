@@ -181,9 +181,11 @@ def test_report_files_are_replaced_atomically(jobdeck, tmp_path):
 
     target = tmp_path / "reports" / "x.csv"
     write_atomically(target, "old")
+    first_inode = target.stat().st_ino
     write_atomically(target, "new")
 
     assert target.read_text() == "new"
+    assert target.stat().st_ino != first_inode  # a new file renamed over, not the old one rewritten
     assert [path.name for path in target.parent.iterdir()] == ["x.csv"]
 
 

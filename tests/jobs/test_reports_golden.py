@@ -261,6 +261,7 @@ def test_golden_csv_has_the_exact_figures(golden):
     with open(summary["csv_path"], encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.reader(handle))
     assert rows[0][:5] == ["currency", "bills_issued", "amount_billed", "payments", "revenue"]
+    assert rows[0][5:] == ["overdue_bills", "overdue_amount", "collection_rate"]
     assert rows[1] == ["CNY", "25", "1503.30", "24", "1003.30", "1", "200.00", "0.6674"]
     assert rows[3] == ["USD", "2", "350.00", "1", "99.45", "1", "250.55", "0.2841"]
     assert ["CNY", "2", "2", "王芳", "23", "3.30"] in rows

@@ -32,6 +32,7 @@ def test_kept_connection_recovers_when_redis_drops_it(redis_url):
     client = redis.Redis.from_url(redis_url)
     connections = KeptConnections(client)
     (own_id,) = connections.execute([("CLIENT", "ID")])
+    assert connections.execute([("CLIENT", "ID")]) == [own_id]  # kept between calls
 
     client.client_kill_filter(_id=own_id)
 

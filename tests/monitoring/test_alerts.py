@@ -241,6 +241,7 @@ def test_a_disabled_rule_sends_nothing(runtime, webhook, environment):
 
     assert "no_consumer" not in {alert.rule for alert in evaluation.raised}
     assert posts_of(webhook, "no_consumer") == []
+    assert make_alerter(runtime).check("no_consumer")  # the same state alerts when the rule is on
 
 
 def test_alerts_are_mailed_over_smtp_with_secrets_masked(runtime, webhook):
