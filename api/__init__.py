@@ -6,13 +6,14 @@ from typing import Any
 
 from flask import Flask
 
+from api import metrics
 from api.errors import JobdeckApi
+from api.health import blueprint as health_blueprint
+from jobs.runtime import start
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the web application; ``config`` overrides Flask settings (tests pass RUNTIME in)."""
-    from jobs.runtime import start
-
     app = Flask(__name__)
     app.config.update(
         API_TITLE="jobdeck",
@@ -28,10 +29,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["jobdeck_runtime"] = app.config.get("RUNTIME") or start()
 
     api = JobdeckApi(app)
-    from api.health import blueprint as health_blueprint
-
     api.register_blueprint(health_blueprint)
-    from api import metrics
-
     metrics.init_app(app)
     return app

@@ -6,7 +6,7 @@ from flask import jsonify
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
-from jobs.errors import BadArguments, JobdeckError, ServiceUnavailable, UnknownJob
+from jobs.platform.errors import BadArguments, JobdeckError, ServiceUnavailable, UnknownJob
 
 #: HTTP status for each domain error; anything else of ours is a 400.
 STATUS_BY_ERROR = {UnknownJob: 404, BadArguments: 422, ServiceUnavailable: 503}

@@ -6,9 +6,9 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from jobs.broker import check_redis
-from jobs.database import check_connection
-from jobs.errors import ServiceUnavailable
+from jobs.platform.broker import check_redis
+from jobs.platform.database import check_connection
+from jobs.platform.errors import ServiceUnavailable
 
 blueprint = Blueprint("health", __name__, description="Liveness of the web process and its services")
 

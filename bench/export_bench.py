@@ -1,6 +1,6 @@
 """Export 1,000,000 bills to CSV and print rows/s (bar: >= 100,000) and memory growth (bar: < 150 MB).
 
-Seeds a fresh temporary SQLite file with ``jobs.seed.seed_demo`` (about 35 s) unless
+Seeds a fresh temporary SQLite file with ``jobs.billing.seed.seed_demo`` (about 35 s) unless
 ``--database-url`` names an already seeded database, then runs the same code as the
 ``export_data`` actor. Memory growth is the peak resident set size sampled every 20 ms while
 exporting, minus the resident size just before.
@@ -24,11 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from jobs.data import parse_export_request, run_export  # noqa: E402
-from jobs.database import make_engine, redact_url, upgrade  # noqa: E402
-from jobs.models import Bill  # noqa: E402
-from jobs.seed import seed_demo  # noqa: E402
-from jobs.storage import LocalStorage  # noqa: E402
+from jobs.billing.exports import parse_export_request, run_export  # noqa: E402
+from jobs.billing.models import Bill  # noqa: E402
+from jobs.billing.seed import seed_demo  # noqa: E402
+from jobs.platform.database import make_engine, redact_url, upgrade  # noqa: E402
+from jobs.platform.storage import LocalStorage  # noqa: E402
 
 ROWS_PER_SECOND_BAR = 100_000
 MEMORY_GROWTH_BAR_MB = 150.0

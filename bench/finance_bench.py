@@ -24,9 +24,9 @@ import redis
 # Runnable as a plain script from any directory: the repo root holds the jobs package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jobs.database import make_engine, upgrade  # noqa: E402
-from jobs.redis_server import start_embedded_redis  # noqa: E402
-from jobs.settings import load_settings  # noqa: E402
+from jobs.platform.database import make_engine, upgrade  # noqa: E402
+from jobs.platform.redis_server import start_embedded_redis  # noqa: E402
+from jobs.platform.settings import load_settings  # noqa: E402
 
 BAR_SECONDS = 2.0
 BILLS = 1_000_000
@@ -73,7 +73,7 @@ def run_jobs(database_url: str, redis_url: str, directory: Path) -> list[float]:
         dotenv=False,
     )
     runtime = start(settings)
-    from jobs.finance import calculate_monthly_revenue, check_pending_bills
+    from jobs.billing.finance import calculate_monthly_revenue, check_pending_bills
 
     started = time.perf_counter()
     overdue = check_pending_bills.fn(fire_time=FIRE_TIME.isoformat())

@@ -31,7 +31,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from jobs.redis_server import free_port, start_embedded_redis  # noqa: E402
+from jobs.platform.redis_server import free_port, start_embedded_redis  # noqa: E402
 
 BIN = Path(sys.executable).parent
 THROUGHPUT_BAR = 0.70
@@ -137,8 +137,8 @@ def one_run(kind: str, jobs: int, redis_url: str, work: Path) -> Run:
 
 def check_everything_recorded(jobs: int, env: dict[str, str]) -> None:
     """A fast run must not be a run that skipped its records: every task SUCCESS, with its result."""
+    from jobs.platform.settings import load_settings
     from jobs.runtime import start
-    from jobs.settings import load_settings
 
     runtime = start(load_settings(env, dotenv=False))
     succeeded = runtime.monitor.count_tasks_by_state()["SUCCESS"]
@@ -158,8 +158,8 @@ def check_everything_recorded(jobs: int, env: dict[str, str]) -> None:
 
 def memory_per_task(redis_url: str, tasks: int = 20_000) -> float:
     """Bytes of Redis memory per retained successful task record (all indexes and counters)."""
+    from jobs.platform.settings import load_settings
     from jobs.runtime import start
-    from jobs.settings import load_settings
 
     client = redis.Redis.from_url(redis_url)
     client.flushall()
@@ -172,9 +172,9 @@ def memory_per_task(redis_url: str, tasks: int = 20_000) -> float:
 
 def memory_per_result(redis_url: str, results: int = 10_000) -> float:
     """Bytes of Redis memory per no-op result kept by Dramatiq's results backend."""
-    from jobs.broker import results_backend
+    from jobs.platform.broker import results_backend
+    from jobs.platform.settings import load_settings
     from jobs.runtime import start
-    from jobs.settings import load_settings
 
     client = redis.Redis.from_url(redis_url)
     client.flushall()
@@ -268,8 +268,8 @@ def throughput(arguments: argparse.Namespace) -> None:
 
 
 def reads(arguments: argparse.Namespace) -> None:
+    from jobs.platform.settings import load_settings
     from jobs.runtime import start
-    from jobs.settings import load_settings
 
     work = Path(tempfile.mkdtemp(prefix="jobdeck-bench-"))
     redis_url = start_embedded_redis(work / "redis", persistent=False)

@@ -15,8 +15,8 @@ from pathlib import Path
 # Runnable as a plain script from any directory: the repo root holds the jobs package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jobs.database import make_engine, upgrade  # noqa: E402
-from jobs.seed import seed_demo  # noqa: E402
+from jobs.billing.seed import seed_demo  # noqa: E402
+from jobs.platform.database import make_engine, upgrade  # noqa: E402
 
 BAR_SECONDS = 60.0
 DEFAULT_BILLS = 1_000_000

@@ -1,76 +1,160 @@
-"""The process-wide context every entry point builds once: settings, broker, database."""
+"""The composition root: ``start()`` builds settings, broker, middleware, database and actors once.
+
+Every entry point (the worker module, the web app, the scheduler, the CLI) calls ``start()``; the
+middleware order and the actor modules are decided here and nowhere else. This is the only
+module below the faces that knows both the billing domain and monitoring: it hands each what it
+needs of the other as a callable.
+"""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from functools import cached_property
 
+import dramatiq
+import redis
 from dramatiq.brokers.redis import RedisBroker
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from dramatiq.middleware import (
+    AgeLimit,
+    Callbacks,
+    CurrentMessage,
+    GroupCallbacks,
+    Pipelines,
+    ShutdownNotifications,
+)
+from dramatiq.middleware.prometheus import Prometheus
+from dramatiq.rate_limits.backends import RedisBackend as RateLimiterBackend
+from dramatiq.results import Results
+from dramatiq_abort.backends import RedisBackend as AbortBackend
+from periodiq import PeriodiqMiddleware
 
-from jobs.settings import Settings, load_settings
+from jobs.billing.notifications import count_unknown_notifications
+from jobs.platform import context
+from jobs.platform.aborts import RunningTaskAbort
+from jobs.platform.broker import build_broker, find_middleware, make_global
+from jobs.platform.results import ResultsOnAckBackend
+from jobs.platform.retries import JobRetries
+from jobs.platform.settings import Settings, load_settings
+from jobs.platform.time_limits import TimeLimits
+from monitoring.actions import TaskManager
+from monitoring.alerts import Alerter
+from monitoring.queries import TaskMonitor
+from monitoring.recorder import TaskRecorder
+from monitoring.store import Retention, TaskStore
+
+#: The modules that declare jobdeck's actors; imported after the broker is set up, so every
+#: actor binds to it. Actor and queue names are what stored messages and history refer to.
+ACTOR_MODULES = (
+    "jobs.billing.diagnostics",
+    "jobs.billing.finance",
+    "jobs.billing.reminders",
+    "jobs.billing.reports",
+    "jobs.billing.notifications",
+    "jobs.billing.exports",
+    "jobs.billing.maintenance",
+)
 
 
 @dataclass
-class Runtime:
-    """What a jobdeck process shares between its jobs: settings, the broker, the database engine."""
-
-    settings: Settings
-    broker: RedisBroker
+class Runtime(context.JobContext):
+    """A process's context plus the monitoring read and act models and the alerter."""
 
     @cached_property
-    def engine(self) -> Engine:
-        from jobs.database import make_engine
-
-        return make_engine(self.settings.database_url)
-
-    @cached_property
-    def sessions(self) -> sessionmaker[Session]:
-        from jobs.database import make_session_factory
-
-        return make_session_factory(self.engine)
+    def store(self) -> TaskStore:
+        """The monitoring store the broker's recorder writes to (one per process: one script load)."""
+        return find_middleware(self.broker, TaskRecorder).store
 
     @cached_property
-    def store(self):
-        """The monitoring store (monitoring.store.TaskStore) the broker's recorder writes to."""
-        from jobs.broker import recorder_store
-
-        return recorder_store(self.broker)
-
-    @cached_property
-    def monitor(self):
-        """The read model (monitoring.monitor.TaskMonitor)."""
-        from monitoring.monitor import TaskMonitor
-
+    def monitor(self) -> TaskMonitor:
+        """The read model."""
         return TaskMonitor(
             store=self.store, broker=self.broker, heartbeat_interval=self.settings.heartbeat_interval
         )
 
     @cached_property
-    def manager(self):
-        """The act model (monitoring.manager.TaskManager)."""
-        from monitoring.manager import TaskManager
+    def manager(self) -> TaskManager:
+        """The act model."""
+        return TaskManager(
+            store=self.store, broker=self.broker, monitor=self.monitor, queues=self.settings.queues
+        )
 
-        return TaskManager(store=self.store, broker=self.broker, queues=self.settings.queues)
-
-
-_current: Runtime | None = None
+    @cached_property
+    def alerter(self) -> Alerter:
+        """The alert rules with the configured sinks; the billing database counts unknown mail."""
+        return Alerter.from_settings(
+            self.settings,
+            store=self.store,
+            monitor=self.monitor,
+            count_unknown_notifications=lambda: count_unknown_notifications(self.sessions),
+        )
 
 
 def start(settings: Settings | None = None) -> Runtime:
     """Set the process up once: settings, the global broker, every actor. Returns the runtime."""
-    global _current
-    from jobs.broker import setup_broker
-    from jobs.registry import load_actors
-
     settings = settings or load_settings()
-    broker = setup_broker(settings)
-    _current = Runtime(settings=settings, broker=broker)
-    load_actors()
-    return _current
+    started: list[Runtime] = []
+
+    def check_scheduler() -> None:
+        started[0].alerter.check_scheduler()
+
+    broker = build_broker(settings, lambda broker: middleware(settings, broker, check_scheduler))
+    runtime = Runtime(settings=settings, broker=broker)
+    started.append(runtime)
+    make_global(broker)
+    context.install(runtime)
+    for module in ACTOR_MODULES:
+        importlib.import_module(module)
+    return runtime
 
 
-def current() -> Runtime:
-    """The runtime of this process; starts one from the environment if none was started."""
-    return _current or start()
+def task_store(settings: Settings, client: redis.Redis) -> TaskStore:
+    """The monitoring store on the broker's Redis, with the configured retention."""
+    retention = Retention(success=settings.success_retention, failure=settings.failure_retention)
+    return TaskStore(client, retention=retention, poison_cap=settings.poison_cap)
+
+
+def middleware(settings: Settings, broker: RedisBroker, check_scheduler=None) -> list[dramatiq.Middleware]:
+    """jobdeck's middleware, in order."""
+    # Waiting for a result is a BLPOP as long as the caller's timeout; redis-py's default 5 s
+    # socket timeout would cut it short.
+    results_client = redis.Redis.from_url(settings.results_redis_url, socket_timeout=None)
+    return [
+        Prometheus(),
+        # Early, so that its after hook (which forgets the current message) runs late: the
+        # pipeline, retry and recorder hooks all need to know which message is being processed.
+        CurrentMessage(),
+        # First in line: its before hook can refuse a revoked task before anything else runs,
+        # and its after hooks run last, when the retry decision is known.
+        TaskRecorder(
+            store=task_store(settings, broker.client),
+            display_limit=settings.display_limit,
+            heartbeat_interval=settings.heartbeat_interval,
+            scheduler_check=check_scheduler,
+        ),
+        AgeLimit(),
+        TimeLimits(
+            soft_time_limit=int(settings.soft_time_limit * 1000),
+            time_limit=int(settings.time_limit * 1000),
+        ),
+        ShutdownNotifications(),
+        Callbacks(),
+        GroupCallbacks(RateLimiterBackend(client=broker.client)),
+        Pipelines(),
+        RunningTaskAbort(backend=AbortBackend(client=broker.client)),
+        PeriodiqMiddleware(),
+        Results(
+            backend=ResultsOnAckBackend(
+                client=results_client,
+                broker=broker,
+                on_broker_database=settings.results_redis_url == settings.redis_url,
+            ),
+            store_results=True,
+            result_ttl=int(settings.result_ttl * 1000),
+        ),
+        JobRetries(
+            max_retries=settings.max_retries,
+            retry_delay=int(settings.retry_delay * 1000),
+            transient_window=int(settings.transient_retry_window * 1000),
+        ),
+    ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from jobs.errors import JobdeckError
+from jobs.platform.errors import JobdeckError
 from jobs.runtime import start
 
 try:

@@ -1,11 +1,11 @@
-"""Alembic environment: jobdeck's models are the target; the URL comes from jobs.database.upgrade()."""
+"""Alembic environment: the models are the target; the URL comes from jobs.platform.database.upgrade()."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from jobs.database import make_engine
-from jobs.models import Base
+from jobs.billing.models import Base
+from jobs.platform.database import make_engine
 
 config = context.config
 target_metadata = Base.metadata

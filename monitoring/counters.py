@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from monitoring import keys
+from jobs.platform import keys
 from monitoring.store import TaskStore, now_ms
 
 MINUTE = keys.GRANULARITIES["minute"]

@@ -13,8 +13,8 @@ import redis
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from jobs.errors import ServiceUnavailable
-from monitoring.monitor import TaskMonitor
+from jobs.platform.errors import ServiceUnavailable
+from monitoring.queries import TaskMonitor
 from monitoring.records import ACTIVE_STATES, WorkerRecord
 
 #: Per-actor figures cover this many seconds (served from minute counters, one round trip).

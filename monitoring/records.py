@@ -7,8 +7,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-ACTIVE_STATES = ("PENDING", "SCHEDULED", "STARTED", "RETRY")
-FINISHED_STATES = ("SUCCESS", "FAILURE", "REVOKED")
+#: Task states, under Celery's names, which the API and its users already know.
+PENDING, SCHEDULED, STARTED, RETRY = "PENDING", "SCHEDULED", "STARTED", "RETRY"
+SUCCESS, FAILURE, REVOKED = "SUCCESS", "FAILURE", "REVOKED"
+ACTIVE_STATES = (PENDING, SCHEDULED, STARTED, RETRY)
+FINISHED_STATES = (SUCCESS, FAILURE, REVOKED)
 STATES = ACTIVE_STATES + FINISHED_STATES
 
 
@@ -86,7 +89,7 @@ class TaskRecord:
             task_id=record["id"],
             task_name=record.get("actor", ""),
             queue=record.get("queue", ""),
-            status=record.get("state", "PENDING"),
+            status=record.get("state", PENDING),
             args=_json_or_text(record.get("args")),
             kwargs=_json_or_text(record.get("kwargs")),
             result=_json_or_text(record.get("result")),

@@ -13,13 +13,15 @@ from typing import Any
 
 import redis
 
-from monitoring import keys
+from jobs.platform import keys
+from jobs.platform.defaults import (
+    DEFAULT_FAILURE_RETENTION_S,
+    DEFAULT_POISON_CAP,
+    DEFAULT_SUCCESS_RETENTION_S,
+)
 
-DEFAULT_SUCCESS_TTL = 24 * 3600
-DEFAULT_FAILURE_TTL = 30 * 24 * 3600
 DEFAULT_COUNTER_TTLS = {"minute": 2 * 24 * 3600, "hour": 30 * 24 * 3600, "day": 365 * 24 * 3600}
 DEFAULT_TIMELINE_MAX = 50
-DEFAULT_POISON_CAP = 3
 DEFAULT_HISTORY_MAX = 2_000_000
 #: Upper bounds (ms) of the duration histogram's buckets; the last bucket is everything above.
 DURATION_BUCKETS = (
@@ -66,8 +68,8 @@ class Retention:
       history_max(int): most task ids any one history index keeps. Default 2,000,000.
     """
 
-    success: int = DEFAULT_SUCCESS_TTL
-    failure: int = DEFAULT_FAILURE_TTL
+    success: int = DEFAULT_SUCCESS_RETENTION_S
+    failure: int = DEFAULT_FAILURE_RETENTION_S
     counters: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_COUNTER_TTLS))
     history_max: int = DEFAULT_HISTORY_MAX
 

@@ -13,7 +13,10 @@ from datetime import datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from jobs.errors import JobdeckError
+from jobs.platform.errors import JobdeckError
+from jobs.platform.settings import Settings
+from jobs.runtime import Runtime, start
+from monitoring.alerts import Alerter, record_scheduler_heartbeat
 
 logger = logging.getLogger("jobdeck.scheduler")
 
@@ -27,8 +30,6 @@ def run() -> int:
     # APScheduler logs every run of every job at INFO; the heartbeat alone would be 4 lines a minute.
     logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
     try:
-        from jobs.runtime import start
-
         runtime = start()
     except JobdeckError as error:
         logger.error("%s", error)
@@ -47,22 +48,20 @@ def run() -> int:
     return 0
 
 
-def heartbeat_tick(settings) -> float:
+def heartbeat_tick(settings: Settings) -> float:
     """Seconds between heartbeats: 15, or a quarter of the silence threshold if that is shorter."""
     return min(DEFAULT_HEARTBEAT_TICK, settings.alert_scheduler_silence / 4)
 
 
-def add_monitoring_jobs(scheduler: BackgroundScheduler, runtime) -> None:
+def add_monitoring_jobs(scheduler: BackgroundScheduler, runtime: Runtime) -> None:
     """Add the heartbeat (every tick) and the alert evaluation (every alert interval), both due now."""
-    from monitoring.alerts import Alerter
-
-    alerter = Alerter.from_runtime(runtime)
+    alerter = runtime.alerter
     now = datetime.now(runtime.settings.timezone)
     scheduler.add_job(
         beat,
         "interval",
         seconds=heartbeat_tick(runtime.settings),
-        args=(runtime.store,),
+        args=(runtime,),
         id="jobdeck-scheduler-heartbeat",
         next_run_time=now,
         coalesce=True,
@@ -80,17 +79,15 @@ def add_monitoring_jobs(scheduler: BackgroundScheduler, runtime) -> None:
     )
 
 
-def beat(store) -> None:
+def beat(runtime: Runtime) -> None:
     """Write the scheduler heartbeat; a Redis hiccup is logged, the next tick tries again."""
-    from monitoring.alerts import record_scheduler_heartbeat
-
     try:
-        record_scheduler_heartbeat(store)
+        record_scheduler_heartbeat(runtime.store)
     except Exception:
         logger.warning("Could not write the scheduler heartbeat.", exc_info=True)
 
 
-def evaluate_alerts(alerter) -> None:
+def evaluate_alerts(alerter: Alerter) -> None:
     """Evaluate the alert rules once, if no other scheduler replica claimed this period."""
     try:
         evaluation = alerter.evaluate()

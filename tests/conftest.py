@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from jobs.redis_server import free_port, start_embedded_redis
-from jobs.settings import Settings, load_settings
+from jobs.platform.redis_server import free_port, start_embedded_redis
+from jobs.platform.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from api import create_app
-from jobs.database import upgrade
+from jobs.platform.database import upgrade
 from jobs.runtime import start
 
 

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from jobs.database import make_engine, upgrade
+from jobs.platform.database import make_engine, upgrade
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 

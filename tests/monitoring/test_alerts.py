@@ -14,9 +14,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from jobs.errors import SettingsError
-from jobs.settings import ALERT_RULES, load_settings
-from monitoring import keys
+from jobs.billing.notifications import count_unknown_notifications
+from jobs.platform import keys
+from jobs.platform.defaults import ALERT_RULES
+from jobs.platform.errors import SettingsError
+from jobs.platform.settings import load_settings
 from monitoring.alerts import (
     RULES,
     Alert,
@@ -29,7 +31,7 @@ from monitoring.alerts import (
     sinks_from_settings,
 )
 from tests.conftest import ROOT, process_environment, wait_for
-from tests.monitoring.test_lifecycle import finished
+from tests.monitoring.test_recorder import finished
 from tests.support.smtp import smtp_server
 from tests.support.webhook import webhook_receiver
 
@@ -55,7 +57,7 @@ def make_alerter(runtime, sinks=None, **policy) -> Alerter:
         policy=replace(AlertPolicy.from_settings(runtime.settings), **policy),
         sinks=sinks_from_settings(runtime.settings) if sinks is None else sinks,
         monitor=runtime.monitor,
-        sessions=runtime.sessions,
+        count_unknown_notifications=lambda: count_unknown_notifications(runtime.sessions),
     )
 
 
@@ -154,8 +156,8 @@ def test_waiting_work_without_a_consumer_alerts_latency_and_no_consumer(runtime,
 
 
 def test_a_notification_in_state_unknown_alerts(runtime, environment, webhook):
-    from jobs.database import upgrade
-    from jobs.models import Customer, Notification
+    from jobs.billing.models import Customer, Notification
+    from jobs.platform.database import upgrade
 
     upgrade(environment["DATABASE_URL"])
     with runtime.sessions.begin() as session:

@@ -13,9 +13,10 @@ import time
 import dramatiq
 import redis
 
-from jobs.errors import PermanentError, TransientError
-from jobs.runtime import current
-from jobs.time_limits import SoftTimeLimitExceeded
+from jobs.platform import queues
+from jobs.platform.context import current
+from jobs.platform.errors import PermanentError, TransientError
+from jobs.platform.time_limits import SoftTimeLimitExceeded
 
 FAILURES = {"business": RuntimeError, "permanent": PermanentError, "transient": TransientError}
 
@@ -25,7 +26,7 @@ def _log(key: str, event: str) -> int:
     return client.rpush(key, f"{event}:{time.time():.3f}")
 
 
-@dramatiq.actor(queue_name="default")
+@dramatiq.actor(queue_name=queues.DEFAULT)
 def flaky(key: str, kind: str = "business", failures: int = 1_000) -> int:
     """Fail with an error of ``kind`` on the first ``failures`` attempts, then succeed."""
     attempt = _log(key, "attempt")
@@ -34,7 +35,7 @@ def flaky(key: str, kind: str = "business", failures: int = 1_000) -> int:
     return attempt
 
 
-@dramatiq.actor(queue_name="default")
+@dramatiq.actor(queue_name=queues.DEFAULT)
 def sleeper(key: str, seconds: float, keep_going_after_soft_limit: bool = False) -> str:
     """Sleep in small steps; at the soft limit, stop or (if told) block in one long sleep."""
     _log(key, "started")
@@ -52,7 +53,7 @@ def sleeper(key: str, seconds: float, keep_going_after_soft_limit: bool = False)
     return "finished"
 
 
-@dramatiq.actor(queue_name="default")
+@dramatiq.actor(queue_name=queues.DEFAULT)
 def kill_own_worker(key: str) -> None:
     """Kill the worker process running it, as a segfault or the OOM killer would."""
     _log(key, "attempt")

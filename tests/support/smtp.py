@@ -18,7 +18,7 @@ from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
 
-from jobs.redis_server import free_port
+from jobs.platform.redis_server import free_port
 
 HOST = "127.0.0.1"
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from jobs.redis_server import free_port
+from jobs.platform.redis_server import free_port
 
 HOST = "127.0.0.1"
 

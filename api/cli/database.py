@@ -1,0 +1,54 @@
+"""``jobdeck db``: migrate, back up and restore the billing database."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from jobs.billing.backups import prune_backups, restore_backup, take_backup
+from jobs.platform.database import make_engine, redact_url, upgrade
+from jobs.platform.settings import load_settings
+from jobs.platform.storage import backup_storage
+
+
+@click.group("db")
+def db_group() -> None:
+    """The billing database."""
+
+
+@db_group.command("upgrade")
+def db_upgrade_command() -> None:
+    """Apply every database migration (safe to run again)."""
+    settings = load_settings()
+    upgrade(settings.database_url)
+    click.echo(f"Database at {redact_url(settings.database_url)} is up to date.")
+
+
+@db_group.command("backup")
+def db_backup_command() -> None:
+    """Back the database up now, verify it, and keep the newest JOBDECK_BACKUP_KEEP backups."""
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        summary = take_backup(settings, engine)
+        summary["pruned"] = prune_backups(engine, backup_storage(settings), settings.backup_keep)
+    finally:
+        engine.dispose()
+    click.echo(json.dumps(summary, default=str))
+
+
+@db_group.command("restore")
+@click.argument("backup_id", type=int)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def db_restore_command(backup_id: int, yes: bool) -> None:
+    """Replace the database's content with backup BACKUP_ID (its checksum is checked first)."""
+    settings = load_settings()
+    if not yes:
+        click.confirm(
+            f"Replace the content of {redact_url(settings.database_url)} with backup {backup_id}?", abort=True
+        )
+    summary = restore_backup(settings, backup_id)
+    click.echo(
+        f"Restored backup {summary['backup_id']} (taken {summary['created_at']}) into {summary['database']}."
+    )

@@ -1,0 +1,271 @@
+"""The Redis broker every jobdeck process (web, worker, scheduler, CLI) uses.
+
+``RecordingRedisBroker`` lets middleware send their writes in the round trips Dramatiq makes
+anyway. A send's record travels in the enqueue's own round trip (``ride_on_enqueue``). A worker
+thread ends each message with up to three writes: Dramatiq's result, the recorder's finish record
+and the broker's ack (or nack, which dead-letters); ``ride_on_ack`` sends them together, one round
+trip instead of three. Nothing is buffered in memory: the writes travel with the ack, so a process
+killed before the ack loses neither more nor less than Dramatiq itself would (the message is
+redelivered and run again).
+
+These calls (the enqueue, the recorder's start, the ack) go on a connection each thread keeps
+(``jobs.platform.connections``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import dramatiq
+import redis
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq.common import current_millis
+from dramatiq.errors import ConnectionClosed
+from dramatiq.middleware import MiddlewareError
+from dramatiq.worker import WorkerThread
+
+from jobs.platform.connections import KeptConnections
+from jobs.platform.errors import ServiceUnavailable
+from jobs.platform.settings import Settings
+
+#: The attribute of a worker's MessageProxy holding the writes its ack or nack must carry.
+RIDERS_ATTRIBUTE = "jobdeck_ack_riders"
+
+logger = dramatiq.get_logger(__name__)
+
+
+class AckRider(Protocol):
+    """Writes that travel with a message's ack or nack (``settle`` is "ack" or "nack")."""
+
+    def commands(self, settle: str) -> list[tuple]:
+        """The commands to send after the ack or nack; raising skips them, never the ack."""
+
+    def replied(self, settle: str, replies: list[Any]) -> None:
+        """Called with the commands' replies (or the errors Redis answered them with)."""
+
+
+def on_worker_thread(broker: dramatiq.Broker) -> bool:
+    """Whether this is a worker thread of a RecordingRedisBroker: its writes ride on its acks."""
+    return isinstance(broker, RecordingRedisBroker) and isinstance(threading.current_thread(), WorkerThread)
+
+
+def ride_on_ack(message: Any, rider: AckRider) -> None:
+    """Have the worker's next ack or nack of ``message`` (a MessageProxy) carry ``rider``'s writes."""
+    message.__dict__.setdefault(RIDERS_ATTRIBUTE, []).append(rider)
+
+
+class RecordingRedisBroker(RedisBroker):
+    """RedisBroker whose enqueues and acknowledgements also carry what middleware record of them.
+
+    A middleware's ``before_enqueue`` may hand ``ride_on_enqueue`` a command: it is sent in the
+    enqueue's own round trip, after the enqueue. Acks carry what ``ride_on_ack`` hands them.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.kept_connections = KeptConnections(self.client)
+        self._riders = threading.local()
+
+    def enqueue(self, message: dramatiq.Message, *, delay: int | None = None) -> dramatiq.Message:
+        """Dramatiq's enqueue, with the commands middleware add by ``ride_on_enqueue``."""
+        outer = getattr(self._riders, "commands", None)
+        self._riders.commands = []
+        try:
+            return super().enqueue(message, delay=delay)
+        finally:
+            self._riders.commands = outer
+
+    def ride_on_enqueue(self, command: tuple, on_reply: Callable[[Any], None]) -> bool:
+        """Send ``command`` with the enqueue under way on this thread, then call ``on_reply`` with
+        its reply (or error); False, and nothing sent, when no enqueue is under way."""
+        commands = getattr(self._riders, "commands", None)
+        if commands is None:
+            return False
+        commands.append((command, on_reply))
+        return True
+
+    def do_enqueue(self, queue_name: str, redis_message_id: str, encoded: bytes) -> Any:
+        """Dramatiq's enqueue command, and the riders', in one round trip on a kept connection."""
+        riders = getattr(self._riders, "commands", None) or []
+        self._riders.commands = None
+        enqueue = self.dispatch_command("enqueue", queue_name, redis_message_id, encoded)
+        replies = self.kept_connections.execute([enqueue, *(command for command, _ in riders)])
+        for (_, on_reply), reply in zip(riders, replies[1:], strict=True):
+            on_reply(reply)
+        if isinstance(replies[0], redis.exceptions.NoScriptError):
+            # Redis lost Dramatiq's script (a restart): its own call loads it again.
+            return self._dispatch("enqueue")(queue_name, redis_message_id, encoded)
+        if isinstance(replies[0], Exception):
+            raise replies[0]
+        return replies[0]
+
+    @property
+    def consumer_class(self):
+        return _RecordingConsumer
+
+    def dispatch_command(self, command: str, queue_name: str, *args) -> tuple:
+        """One command of Dramatiq's dispatch script, as ``do_<command>`` runs it, to send with others.
+
+        A plain EVALSHA: if Redis does not have the script (never loaded there, or lost in a
+        restart) the command fails with NOSCRIPT and the caller falls back to Dramatiq's own call,
+        which loads it. The arguments follow dramatiq/brokers/redis/dispatch.lua's header; a test
+        (tests/jobs/platform/test_broker.py) fails if Dramatiq changes them.
+        """
+        return (
+            "EVALSHA",
+            self.scripts["dispatch"].sha,
+            1,
+            self.namespace,
+            command,
+            current_millis(),
+            queue_name,
+            self.broker_id,
+            self.heartbeat_timeout,
+            self.dead_message_ttl,
+            self._should_do_maintenance(command),
+            self._max_unpack_size(),
+            *args,
+        )
+
+
+class _RecordingConsumer(_RedisConsumer):
+    def ack(self, message) -> None:
+        if not self._settle(message, "ack"):
+            super().ack(message)
+
+    def nack(self, message) -> None:
+        if not self._settle(message, "nack"):
+            super().nack(message)
+
+    def _settle(self, message, settle: str) -> bool:
+        """Ack or nack with the riders' writes in one round trip; False if there are none.
+
+        The riders stay on the message until they are sent, so that Dramatiq's retry of an ack
+        that lost its connection carries them again.
+        """
+        riders = message.__dict__.get(RIDERS_ATTRIBUTE)
+        if not riders:
+            return False
+        commands = [
+            self.broker.dispatch_command(settle, self.queue_name, message.options["redis_message_id"])
+        ]
+        sent = []
+        for rider in riders:
+            try:
+                rider_commands = rider.commands(settle)
+            except Exception:
+                logger.warning("Could not prepare the writes of %s.", message.message_id, exc_info=True)
+                continue
+            sent.append((rider, len(commands), len(rider_commands)))
+            commands += rider_commands
+        try:
+            replies = self.broker.kept_connections.execute(commands)
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            raise ConnectionClosed(error) from None
+        del message.__dict__[RIDERS_ATTRIBUTE]
+        for rider, start, count in sent:
+            try:
+                rider.replied(settle, replies[start : start + count])
+            except Exception:
+                logger.warning("A write of %s failed.", message.message_id, exc_info=True)
+        if isinstance(replies[0], redis.exceptions.NoScriptError):
+            return False  # Dramatiq's own ack or nack follows, and reloads its script
+        if isinstance(replies[0], Exception):
+            raise replies[0]
+        self.queued_message_ids.discard(message.message_id)
+        return True
+
+
+class JobdeckBroker(RecordingRedisBroker):
+    """The RecordingRedisBroker, calling each hook only on the middleware that implement it.
+
+    Dramatiq calls every hook on every middleware; with a dozen middleware most of the calls per
+    message land on Middleware's empty defaults. The list of implementers is computed once per
+    hook and recomputed whenever the middleware list changes.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._implementers: dict[str, tuple[list[dramatiq.Middleware], list[dramatiq.Middleware]]] = {}
+        super().__init__(*args, **kwargs)
+
+    def _hooked(self, hook: str) -> list[dramatiq.Middleware]:
+        cached = self._implementers.get(hook)
+        if cached is None or cached[0] != self.middleware:
+            default = getattr(dramatiq.Middleware, hook)
+            implementers = [
+                middleware
+                for middleware in self.middleware
+                if getattr(getattr(middleware, hook), "__func__", None) is not default
+            ]
+            cached = self._implementers[hook] = (list(self.middleware), implementers)
+        return cached[1]
+
+    def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
+        hook = "before_" + signal
+        for middleware in self._hooked(hook):
+            try:
+                getattr(middleware, hook)(self, *args, **kwargs)
+            except MiddlewareError:
+                raise
+            except Exception:
+                self.logger.critical("Unexpected failure in %s of %r.", hook, middleware, exc_info=True)
+
+    def emit_after(self, signal: str, *args: Any, **kwargs: Any) -> None:
+        hook = "after_" + signal
+        for middleware in reversed(self._hooked(hook)):
+            try:
+                getattr(middleware, hook)(self, *args, **kwargs)
+            except Exception:
+                self.logger.critical("Unexpected failure in %s of %r.", hook, middleware, exc_info=True)
+
+
+def build_broker(
+    settings: Settings, middleware: Callable[[RedisBroker], list[dramatiq.Middleware]]
+) -> RedisBroker:
+    """A JobdeckBroker with jobdeck's queues and ``middleware(broker)``, not yet the global broker."""
+    broker = JobdeckBroker(
+        url=settings.redis_url,
+        heartbeat_timeout=int(settings.redelivery_timeout * 1000),
+        maintenance_chance=settings.maintenance_chance,
+    )
+    # RedisBroker starts with Dramatiq's default middleware; jobdeck replaces the whole list so
+    # that the retry and time-limit policies are its own and the order is explicit.
+    broker.middleware.clear()
+    for each in middleware(broker):
+        broker.add_middleware(each)
+    for queue in settings.queues:
+        broker.declare_queue(queue)
+    return broker
+
+
+def make_global(broker: RedisBroker) -> RedisBroker:
+    """Make ``broker`` Dramatiq's global broker.
+
+    Actors bind to the global broker when their module is imported; actors imported under an
+    earlier broker (a test that starts a second runtime) are moved to the new one.
+    """
+    previous = dramatiq.broker.global_broker
+    dramatiq.set_broker(broker)
+    if previous is not None and previous is not broker:
+        for actor in list(previous.actors.values()):
+            actor.broker = broker
+            broker.declare_actor(actor)
+    return broker
+
+
+def check_redis(broker: RedisBroker) -> None:
+    """Raise ServiceUnavailable with one clear line when the broker's Redis does not answer."""
+    try:
+        broker.client.ping()
+    except redis.RedisError as error:
+        raise ServiceUnavailable(f"Redis cannot be reached: {error}") from None
+
+
+def find_middleware(broker: dramatiq.Broker, kind: type) -> Any:
+    """The broker's middleware of class ``kind``; LookupError if it has none."""
+    for middleware in broker.middleware:
+        if isinstance(middleware, kind):
+            return middleware
+    raise LookupError(f"the broker has no {kind.__name__} middleware")

@@ -1,0 +1,55 @@
+"""jobdeck's exceptions. Every error jobdeck raises on purpose derives from JobdeckError."""
+
+from __future__ import annotations
+
+
+class JobdeckError(Exception):
+    """Base class of every error jobdeck raises on purpose; its message is fit for a user."""
+
+
+class SettingsError(JobdeckError):
+    """Raised when an environment variable holds a value jobdeck cannot use."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable} {problem}")
+        self.variable = variable
+
+
+class PermanentError(JobdeckError):
+    """Raised by a job when trying again cannot help; such a job is never retried."""
+
+
+class TransientError(JobdeckError):
+    """Raised when a database or mail server connection is lost; retried outside the business retries."""
+
+
+class ServiceUnavailable(JobdeckError):
+    """Raised when Redis or the database cannot be reached at start-up or from the CLI."""
+
+
+class UnknownJob(JobdeckError):
+    """Raised when a job name names no actor."""
+
+
+class BadArguments(JobdeckError):
+    """Raised when a job's arguments are not JSON or do not fit the actor's signature."""
+
+
+class StorageError(JobdeckError):
+    """Raised when a directory jobdeck writes to cannot be created or written."""
+
+
+class UnknownTask(JobdeckError):
+    """Raised when a task id is unknown to the monitoring store (never sent, or expired)."""
+
+
+class ActionRefused(JobdeckError):
+    """Raised when a task cannot take an action in its state (retrying a task that succeeded)."""
+
+
+class NotStarted(JobdeckError):
+    """Raised when a job reads the process context before jobs.runtime.start() built it."""
+
+
+class MissingExtra(JobdeckError):
+    """Raised when a feature needs an optional package that is not installed; names the extra."""
