@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from jobs.billing.exports import parse_export_request, run_export  # noqa: E402
+from jobs.billing.exports.request import parse_export_request  # noqa: E402
+from jobs.billing.exports.running import run_export  # noqa: E402
 from jobs.billing.models import Bill  # noqa: E402
 from jobs.billing.seed import seed_demo  # noqa: E402
 from jobs.platform.database import make_engine, redact_url, upgrade  # noqa: E402

@@ -49,9 +49,9 @@ ACTOR_MODULES = (
     "jobs.billing.diagnostics",
     "jobs.billing.finance",
     "jobs.billing.reminders",
-    "jobs.billing.reports",
-    "jobs.billing.notifications",
-    "jobs.billing.exports",
+    "jobs.billing.reports.actors",
+    "jobs.billing.notifications.actors",
+    "jobs.billing.exports.actors",
     "jobs.billing.maintenance",
 )
 

@@ -134,7 +134,8 @@ def start_worker(environment: dict[str, str], tmp_path: Path) -> Iterator:
     """Start real worker processes: ``start_worker(processes=1, threads=2, modules=(), **env)``.
 
     ``modules`` are extra modules the worker imports; ``env`` adds environment variables;
-    ``wait=False`` returns before the worker says it is ready (for workers that die at once).
+    ``wait=False`` returns before the worker says it is ready (for workers that die at once);
+    ``python`` runs ``python -m dramatiq`` of another environment instead of this one's command.
     """
     workers: list[WorkerProcess] = []
 
@@ -144,13 +145,14 @@ def start_worker(environment: dict[str, str], tmp_path: Path) -> Iterator:
         shutdown_timeout: int = 5000,
         modules: tuple[str, ...] = (),
         wait: bool = True,
+        python: Path | None = None,
         **env: str,
     ) -> WorkerProcess:
         log_path = tmp_path / f"worker-{len(workers)}.log"
         metrics_dir = tmp_path / f"prometheus-{len(workers)}"
         metrics_dir.mkdir()
         command = [
-            str(BIN / "dramatiq"),
+            *([str(python), "-m", "dramatiq"] if python else [str(BIN / "dramatiq")]),
             "jobs.worker",
             "tests.support.actors",
             *modules,

@@ -6,7 +6,9 @@ import json
 
 import click
 
-from jobs.billing.backups import prune_backups, restore_backup, take_backup
+from jobs.billing.backups.pruning import prune_backups
+from jobs.billing.backups.restoring import restore_backup
+from jobs.billing.backups.taking import take_backup
 from jobs.platform.database import make_engine, redact_url, upgrade
 from jobs.platform.settings import load_settings
 from jobs.platform.storage import backup_storage

@@ -14,14 +14,16 @@ import dramatiq
 from sqlalchemy import Select, exists, select, update
 from sqlalchemy.orm import Session
 
-from jobs.billing import notifications
 from jobs.billing.models import Bill, Notification
 from jobs.billing.money import from_minor
+from jobs.billing.notifications.outbox import create_bill_reminders, dispatch_queued_notifications
 from jobs.billing.periods import Period, month_period, parse_fire_time, previous_period
-from jobs.billing.reports import exclusive, paid_by_currency, store_report
+from jobs.billing.reports.figures import paid_by_currency
+from jobs.billing.reports.store import store_report
 from jobs.platform import queues
 from jobs.platform.context import current
 from jobs.platform.errors import PermanentError
+from jobs.platform.locks import exclusive
 
 OVERDUE = "overdue"
 MONTHLY_REVENUE = "monthly_revenue"
@@ -81,14 +83,14 @@ def bills_owed_an_overdue_reminder() -> Select:
 
 def create_overdue_reminders(session: Session, *, local_date: date) -> int:
     """Queue one overdue reminder for each bill owed one; return how many were created."""
-    return notifications.create_bill_reminders(
+    return create_bill_reminders(
         session, kind=OVERDUE, bill_ids=bills_owed_an_overdue_reminder(), local_date=local_date
     )
 
 
 def enqueue_queued_reminders(session: Session) -> int:
     """Send the queued notifications' e-mail jobs in batches (the outbox); return how many ids went out."""
-    return notifications.dispatch_queued_notifications(session, batch_size=DEFAULT_REMINDER_BATCH)
+    return dispatch_queued_notifications(session, batch_size=DEFAULT_REMINDER_BATCH)
 
 
 # ---------------------------------------------------------------------------------------------

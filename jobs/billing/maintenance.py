@@ -14,7 +14,8 @@ from typing import Any
 import dramatiq
 from sqlalchemy import Engine, or_, select, update
 
-from jobs.billing.backups import prune_backups, take_backup
+from jobs.billing.backups.pruning import prune_backups
+from jobs.billing.backups.taking import take_backup
 from jobs.billing.models import Backup, Export, Report
 from jobs.billing.periods import parse_fire_time
 from jobs.platform import queues

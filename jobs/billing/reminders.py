@@ -10,7 +10,7 @@ import dramatiq
 from sqlalchemy import Select, select
 
 from jobs.billing.models import Bill
-from jobs.billing.notifications import create_bill_reminders, dispatch_queued_notifications
+from jobs.billing.notifications.outbox import create_bill_reminders, dispatch_queued_notifications
 from jobs.billing.periods import parse_fire_time
 from jobs.platform import queues
 from jobs.platform.context import current

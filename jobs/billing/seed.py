@@ -36,6 +36,11 @@ ZH_CN_SHARE = 0.3
 #: Typical bill size per currency, in minor units (the median of a log-normal spread).
 TYPICAL_AMOUNT_MINOR = {"CNY": 1_500_00, "USD": 250_00, "EUR": 220_00, "JPY": 30_000}
 AMOUNT_SPREAD = 0.9
+LOG_TYPICAL_AMOUNT = {currency: math.log(amount) for currency, amount in TYPICAL_AMOUNT_MINOR.items()}
+#: No bill is smaller than a hundredth of its currency's typical bill (nor than one minor unit).
+MINIMUM_AMOUNT_MINOR = {currency: max(1, amount // 100) for currency, amount in TYPICAL_AMOUNT_MINOR.items()}
+#: Paid bills are paid at the latest this long after their due date.
+LATE_PAYMENT_ALLOWANCE = timedelta(days=20)
 #: Which currencies a customer of each locale is billed in, with weights.
 CURRENCIES_BY_LOCALE = {
     "en": (("USD", "EUR", "CNY", "JPY"), (45, 35, 10, 10)),
@@ -195,50 +200,30 @@ def _bill_chunks(
     statuses: Counter[str],
 ) -> Iterator[tuple[list[tuple[object, ...]], list[tuple[object, ...]]]]:
     """Yield (bills, payments) rows chunk by chunk; ids are assigned here so payments can point at bills."""
-    customer_count = len(currencies)
-    window_seconds = ISSUE_WINDOW.total_seconds()
-    log_typical = {currency: math.log(amount) for currency, amount in TYPICAL_AMOUNT_MINOR.items()}
-    minimum_minor = {currency: max(1, amount // 100) for currency, amount in TYPICAL_AMOUNT_MINOR.items()}
-    late_payment_allowance = timedelta(days=20)
     payment_id = 0
     bill_rows: list[tuple[object, ...]] = []
     payment_rows: list[tuple[object, ...]] = []
     for index in range(count):
         bill_id = index + 1
-        customer_id = rng.randrange(customer_count) + 1
-        currency = currencies[customer_id - 1]
-        terms = timedelta(days=rng.choice(PAYMENT_TERMS_DAYS))
         scenario = GUARANTEED_SCENARIOS[index] if index < len(GUARANTEED_SCENARIOS) else None
-        if scenario == "pending_due_soon":
-            due_at = now + timedelta(seconds=int(rng.uniform(1, 6) * 86_400))
-            issued_at = due_at - terms
-        elif scenario == "pending_past_due":
-            due_at = now - timedelta(seconds=int(rng.uniform(1, 5) * 86_400))
-            issued_at = due_at - terms
-        elif scenario == "overdue":
-            due_at = now - timedelta(seconds=int(rng.uniform(40, 200) * 86_400))
-            issued_at = due_at - terms
-        else:
-            issued_at = now - timedelta(seconds=int(rng.random() * window_seconds))
-            due_at = issued_at + terms
-        amount_minor = max(
-            minimum_minor[currency], int(rng.lognormvariate(log_typical[currency], AMOUNT_SPREAD))
+        customer_id, currency, issued_at, due_at, amount_minor, status = _draw_bill(
+            rng, currencies, scenario, now
         )
-        if currency != "JPY" and rng.random() < 0.6:
-            # Most invoices are for whole units; some carry cents.
-            amount_minor -= amount_minor % 100
-        status = _status(rng.random(), scenario, due_at, now)
         statuses[status] += 1
         paid_at = None
         if status == "paid":
-            # Paid some time after issue, at the latest a few weeks late, never in the future.
-            latest = min(due_at + late_payment_allowance, now)
-            paid_at = encode_time(
-                issued_at + timedelta(seconds=int(rng.random() * (latest - issued_at).total_seconds()))
-            )
+            paid_at = encode_time(_draw_paid_at(rng, issued_at, due_at, now))
             payment_id += 1
             payment_rows.append(
-                (payment_id, bill_id, customer_id, amount_minor, currency, paid_at, f"PAY-{payment_id:09d}")
+                (
+                    payment_id,
+                    bill_id,
+                    customer_id,
+                    amount_minor,
+                    currency,
+                    paid_at,
+                    f"PAY-{payment_id:09d}",
+                )
             )
         bill_rows.append(
             (
@@ -258,6 +243,49 @@ def _bill_chunks(
             bill_rows, payment_rows = [], []
     if bill_rows:
         yield bill_rows, payment_rows
+
+
+def _draw_bill(
+    rng: random.Random, currencies: list[str], scenario: str | None, now: datetime
+) -> tuple[int, str, datetime, datetime, int, str]:
+    """(customer_id, currency, issued_at, due_at, amount_minor, status) of one bill, drawn in a fixed order.
+
+    A plain tuple, not a NamedTuple: this runs once per bill, a million times for a large data set.
+    """
+    customer_id = rng.randrange(len(currencies)) + 1
+    currency = currencies[customer_id - 1]
+    terms = timedelta(days=rng.choice(PAYMENT_TERMS_DAYS))
+    issued_at, due_at = _draw_dates(rng, scenario, terms, now)
+    amount_minor = max(
+        MINIMUM_AMOUNT_MINOR[currency], int(rng.lognormvariate(LOG_TYPICAL_AMOUNT[currency], AMOUNT_SPREAD))
+    )
+    if currency != "JPY" and rng.random() < 0.6:
+        # Most invoices are for whole units; some carry cents.
+        amount_minor -= amount_minor % 100
+    status = _status(rng.random(), scenario, due_at, now)
+    return customer_id, currency, issued_at, due_at, amount_minor, status
+
+
+def _draw_dates(
+    rng: random.Random, scenario: str | None, terms: timedelta, now: datetime
+) -> tuple[datetime, datetime]:
+    """(issued_at, due_at): in the issue window, or placed around ``now`` as the scenario needs."""
+    if scenario == "pending_due_soon":
+        due_at = now + timedelta(seconds=int(rng.uniform(1, 6) * 86_400))
+    elif scenario == "pending_past_due":
+        due_at = now - timedelta(seconds=int(rng.uniform(1, 5) * 86_400))
+    elif scenario == "overdue":
+        due_at = now - timedelta(seconds=int(rng.uniform(40, 200) * 86_400))
+    else:
+        issued_at = now - timedelta(seconds=int(rng.random() * ISSUE_WINDOW.total_seconds()))
+        return issued_at, issued_at + terms
+    return due_at - terms, due_at
+
+
+def _draw_paid_at(rng: random.Random, issued_at: datetime, due_at: datetime, now: datetime) -> datetime:
+    """Paid some time after issue, at the latest a few weeks late, never in the future."""
+    latest = min(due_at + LATE_PAYMENT_ALLOWANCE, now)
+    return issued_at + timedelta(seconds=int(rng.random() * (latest - issued_at).total_seconds()))
 
 
 def _status(draw: float, scenario: str | None, due_at: datetime, now: datetime) -> str:

@@ -111,7 +111,7 @@ class RecordingRedisBroker(RedisBroker):
         A plain EVALSHA: if Redis does not have the script (never loaded there, or lost in a
         restart) the command fails with NOSCRIPT and the caller falls back to Dramatiq's own call,
         which loads it. The arguments follow dramatiq/brokers/redis/dispatch.lua's header; a test
-        (tests/jobs/platform/test_broker.py) fails if Dramatiq changes them.
+        (tests/jobs/platform/test_dramatiq_internals.py) fails if Dramatiq changes them.
         """
         return (
             "EVALSHA",

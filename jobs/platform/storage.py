@@ -169,12 +169,7 @@ class LocalStorage:
         return removed
 
     def _ensure_writable_directory(self) -> None:
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise StorageError(
-                f"cannot create the storage directory {self.directory}: {error.strerror or error}"
-            ) from None
+        ensure_directory(self.directory, "the storage directory")
         if not os.access(self.directory, os.W_OK | os.X_OK):
             raise StorageError(f"the storage directory {self.directory} is not writable")
 
@@ -211,6 +206,14 @@ def export_storage(settings: Settings) -> LocalStorage:
 def backup_storage(settings: Settings) -> LocalStorage:
     """The storage backup files go to (``settings.backup_dir``)."""
     return LocalStorage(settings.backup_dir)
+
+
+def ensure_directory(directory: Path, what: str) -> None:
+    """Create ``directory`` (and its parents) unless it exists; StorageError naming ``what`` if not."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StorageError(f"cannot create {what} {directory}: {error.strerror or error}") from None
 
 
 def write_atomically(path: Path, content: str | bytes, *, encoding: str = "utf-8") -> None:

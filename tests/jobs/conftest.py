@@ -16,8 +16,11 @@ import psycopg
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
 
-from jobs.platform.database import make_engine, upgrade
+from jobs.platform.database import make_engine, make_session_factory, upgrade
+from jobs.platform.settings import Settings
+from jobs.runtime import Runtime, start
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 
@@ -63,18 +66,50 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+def started(settings: Settings, **overrides) -> Iterator[Runtime]:
+    """This process's runtime on ``settings`` with ``overrides``; its engine is disposed of afterwards."""
+    runtime = start(settings.with_overrides(**overrides))
+    yield runtime
+    runtime.engine.dispose()
+
+
 @pytest.fixture
 def jobdeck(settings, engine, database_url, tmp_path):
     """This process's runtime on the test database, in Shanghai, with its own report folder."""
-    from jobs.runtime import start
-
-    runtime = start(
-        settings.with_overrides(
-            database_url=database_url,
-            timezone=ZoneInfo("Asia/Shanghai"),
-            report_dir=tmp_path / "reports",
-            report_language="en",
-        )
+    yield from started(
+        settings,
+        database_url=database_url,
+        timezone=ZoneInfo("Asia/Shanghai"),
+        report_dir=tmp_path / "reports",
+        report_language="en",
     )
-    yield runtime
-    runtime.engine.dispose()
+
+
+@pytest.fixture
+def jobs_runtime(settings, engine, database_url, tmp_path):
+    """The runtime on the test's database, with its own file folders and short retention."""
+    yield from started(
+        settings,
+        database_url=database_url,
+        export_dir=tmp_path / "exports",
+        backup_dir=tmp_path / "backups",
+        report_dir=tmp_path / "reports",
+        backup_keep=2,
+        export_ttl_days=7,
+        report_file_ttl_days=30,
+    )
+
+
+@pytest.fixture
+def worker_engine(environment: dict[str, str]) -> Iterator[Engine]:
+    """An engine on the database of the worker processes a test starts (the environment's), migrated."""
+    upgrade(environment["DATABASE_URL"])
+    engine = make_engine(environment["DATABASE_URL"])
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def worker_sessions(worker_engine: Engine) -> sessionmaker[Session]:
+    """Sessions on the worker processes' database (see ``worker_engine``)."""
+    return make_session_factory(worker_engine)

@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, delete, func, insert, select
 
-from jobs.billing.backups import BackupError, restore_backup
+import jobs.billing.backups.taking
+from jobs.billing.backups import BackupError, prune_backups, restore_backup
 from jobs.billing.models import Backup, Bill, Customer, Payment
 from jobs.billing.seed import seed_demo
-from jobs.platform.database import make_engine, upgrade
-from jobs.platform.settings import Settings
+from jobs.platform.storage import backup_storage
 from tests.conftest import run_jobdeck
-
-
-@pytest.fixture
-def jobs_runtime(settings: Settings, engine: Engine, database_url: str, tmp_path: Path):
-    """The runtime on the test's database, with its own backup folder."""
-    from jobs.runtime import start
-
-    runtime = start(
-        settings.with_overrides(database_url=database_url, backup_dir=tmp_path / "backups", backup_keep=2)
-    )
-    yield runtime
-    runtime.engine.dispose()
 
 
 def table_counts(engine: Engine) -> dict[str, int]:
@@ -86,9 +73,7 @@ def test_a_backup_is_verified_recorded_and_restores_the_data(jobs_runtime, engin
 
 
 def test_only_the_newest_backups_are_kept(jobs_runtime, engine: Engine) -> None:
-    from jobs.billing.backups import prune_backups
     from jobs.billing.maintenance import backup_database
-    from jobs.platform.storage import backup_storage
 
     seed_demo(engine, customers=5, bills=20)
 
@@ -105,17 +90,16 @@ def test_only_the_newest_backups_are_kept(jobs_runtime, engine: Engine) -> None:
 
 
 def test_a_backup_that_fails_verification_is_not_kept(jobs_runtime, engine: Engine, monkeypatch) -> None:
-    import jobs.billing.backups
     from jobs.billing.maintenance import backup_database
 
     seed_demo(engine, customers=5, bills=20)
-    restore_counts = jobs.billing.backups._verify
+    restore_counts = jobs.billing.backups.taking._verify
 
     def losing_a_bill(*arguments):
         counts = restore_counts(*arguments)
         return {**counts, "bills": counts["bills"] - 1}
 
-    monkeypatch.setattr(jobs.billing.backups, "_verify", losing_a_bill)
+    monkeypatch.setattr(jobs.billing.backups.taking, "_verify", losing_a_bill)
 
     with pytest.raises(BackupError, match="did not verify: bills: 20 at backup, 19 restored"):
         backup_database.fn()
@@ -149,9 +133,8 @@ def test_restore_refuses_an_unknown_id_and_a_tampered_file(jobs_runtime, engine:
     assert table_counts(engine)["bills"] == 20
 
 
-def test_the_command_line_backs_up_and_restores(environment: dict[str, str]) -> None:
-    upgrade(environment["DATABASE_URL"])
-    engine = make_engine(environment["DATABASE_URL"])
+def test_the_command_line_backs_up_and_restores(environment: dict[str, str], worker_engine: Engine) -> None:
+    engine = worker_engine
     seed_demo(engine, customers=5, bills=20)
 
     backed_up = run_jobdeck(environment, "db", "backup")
@@ -169,4 +152,3 @@ def test_the_command_line_backs_up_and_restores(environment: dict[str, str]) -> 
     assert table_counts(engine)["bills"] == 20
     assert unknown.returncode == 1
     assert unknown.stderr.strip() == "Error: there is no backup with id 999"
-    engine.dispose()

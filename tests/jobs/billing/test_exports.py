@@ -7,28 +7,21 @@ import hashlib
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import Engine, func, insert, select
 
+import jobs.billing.exports.writers
+from jobs.billing.exports import money_text
 from jobs.billing.models import Bill, Customer, Export, Notification, Payment
-from jobs.platform.database import make_engine, upgrade
+from jobs.billing.money import from_minor
 from jobs.platform.errors import PermanentError
-from jobs.platform.settings import Settings
 from tests.conftest import wait_for
 
 ISSUED = datetime(2025, 1, 10, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def jobs_runtime(settings: Settings, engine: Engine, database_url: str, tmp_path: Path):
-    """The runtime on the test's database, with its own export folder."""
-    from jobs.runtime import start
-
-    runtime = start(settings.with_overrides(database_url=database_url, export_dir=tmp_path / "exports"))
-    yield runtime
-    runtime.engine.dispose()
 
 
 def insert_billing_rows(engine: Engine) -> None:
@@ -106,7 +99,7 @@ def export_rows(engine: Engine) -> list:
 
 
 def test_bills_to_csv_keep_every_cent_and_utc_times(jobs_runtime, engine: Engine) -> None:
-    from jobs.billing.exports import export_data
+    from jobs.billing.exports.actors import export_data
 
     insert_billing_rows(engine)
 
@@ -157,7 +150,7 @@ def test_bills_to_csv_keep_every_cent_and_utc_times(jobs_runtime, engine: Engine
     ],
 )
 def test_bill_filters_pick_the_matching_rows(jobs_runtime, engine: Engine, filters, expected_ids) -> None:
-    from jobs.billing.exports import export_data
+    from jobs.billing.exports.actors import export_data
 
     insert_billing_rows(engine)
 
@@ -170,7 +163,7 @@ def test_bill_filters_pick_the_matching_rows(jobs_runtime, engine: Engine, filte
 
 
 def test_payments_and_notifications_to_json_lines(jobs_runtime, engine: Engine) -> None:
-    from jobs.billing.exports import export_data
+    from jobs.billing.exports.actors import export_data
 
     insert_billing_rows(engine)
 
@@ -191,13 +184,10 @@ def test_payments_and_notifications_to_json_lines(jobs_runtime, engine: Engine) 
 
 
 def test_xlsx_continues_on_further_sheets(jobs_runtime, engine: Engine, monkeypatch) -> None:
-    from openpyxl import load_workbook
-
-    import jobs.billing.exports
-    from jobs.billing.exports import export_data
+    from jobs.billing.exports.actors import export_data
 
     insert_billing_rows(engine)
-    monkeypatch.setattr(jobs.billing.exports, "XLSX_MAX_DATA_ROWS_PER_SHEET", 4)
+    monkeypatch.setattr(jobs.billing.exports.writers, "XLSX_MAX_DATA_ROWS_PER_SHEET", 4)
 
     summary = export_data.fn("bills", "xlsx")
 
@@ -224,7 +214,7 @@ def test_xlsx_continues_on_further_sheets(jobs_runtime, engine: Engine, monkeypa
 
 
 def test_an_empty_result_is_a_file_with_only_the_header(jobs_runtime, engine: Engine) -> None:
-    from jobs.billing.exports import export_data
+    from jobs.billing.exports.actors import export_data
 
     summary = export_data.fn("customers", "csv")
 
@@ -254,7 +244,7 @@ def test_an_empty_result_is_a_file_with_only_the_header(jobs_runtime, engine: En
 def test_bad_arguments_fail_permanently_before_any_work(
     jobs_runtime, engine: Engine, arguments, message
 ) -> None:
-    from jobs.billing.exports import export_data
+    from jobs.billing.exports.actors import export_data
 
     with pytest.raises(PermanentError, match=message):
         export_data.fn(*arguments)
@@ -268,17 +258,16 @@ def test_bad_arguments_fail_permanently_before_any_work(
 def test_a_failed_export_is_marked_failed_and_leaves_no_file(
     jobs_runtime, engine: Engine, monkeypatch
 ) -> None:
-    import jobs.billing.exports
-    from jobs.billing.exports import export_data
+    from jobs.billing.exports.actors import export_data
 
     insert_billing_rows(engine)
-    write_csv = jobs.billing.exports.WRITERS["csv"]
+    write_csv = jobs.billing.exports.writers.WRITERS["csv"]
 
     def failing_halfway(stream, spec, batches, format_row, on_rows) -> int:
         write_csv(stream, spec, batches, format_row, on_rows)
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setitem(jobs.billing.exports.WRITERS, "csv", failing_halfway)
+    monkeypatch.setitem(jobs.billing.exports.writers.WRITERS, "csv", failing_halfway)
 
     with pytest.raises(OSError, match="No space left on device"):
         export_data.fn("bills")
@@ -289,7 +278,7 @@ def test_a_failed_export_is_marked_failed_and_leaves_no_file(
 
 
 def test_running_twice_gives_two_identical_exports(jobs_runtime, engine: Engine) -> None:
-    from jobs.billing.exports import export_data
+    from jobs.billing.exports.actors import export_data
 
     insert_billing_rows(engine)
 
@@ -303,24 +292,20 @@ def test_running_twice_gives_two_identical_exports(jobs_runtime, engine: Engine)
 
 
 def test_money_text_matches_jobs_money() -> None:
-    from decimal import Decimal
-
-    from jobs.billing.exports import money_text
-    from jobs.billing.money import from_minor
-
     for minor in (0, 1, 5, 99, 100, 101, 123_456_789, -1, -250, 10**15 + 7):
         for currency in ("USD", "JPY", "BHD", "CLF"):
             assert money_text(minor, currency) == str(from_minor(minor, currency))
             assert Decimal(money_text(minor, currency)) == from_minor(minor, currency)
 
 
-def test_a_real_worker_exports_to_the_export_folder(runtime, environment, start_worker) -> None:
-    from jobs.billing.exports import export_data
+def test_a_real_worker_exports_to_the_export_folder(
+    runtime, environment, start_worker, worker_engine: Engine
+) -> None:
+    from jobs.billing.exports.actors import export_data
 
-    upgrade(environment["DATABASE_URL"])
-    engine = make_engine(environment["DATABASE_URL"])
+    engine = worker_engine
     insert_billing_rows(engine)
-    start_worker(modules=("jobs.billing.exports",))
+    start_worker(modules=("jobs.billing.exports.actors",))
 
     export_data.send("bills", "csv", {"currency": "USD"})
 
@@ -334,4 +319,3 @@ def test_a_real_worker_exports_to_the_export_folder(runtime, environment, start_
     assert hashlib.sha256(path.read_bytes()).hexdigest() == export.sha256
     with engine.connect() as connection:
         assert connection.scalar(select(func.count()).select_from(Export.__table__)) == 1
-    engine.dispose()

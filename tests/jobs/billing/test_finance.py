@@ -13,6 +13,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from jobs.billing.models import Bill, Customer, Notification, Payment, Report
+from monitoring.actions import SUCCESS, TaskManager
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 FIRE_TIME = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
@@ -294,11 +295,7 @@ def test_monthly_revenue_refuses_half_a_month(jobdeck):
 
 
 @pytest.mark.slow
-def test_finance_jobs_through_a_real_worker(runtime, environment, start_worker, redis_url):
-    from jobs.platform.database import upgrade
-    from monitoring.actions import SUCCESS, TaskManager
-
-    upgrade(environment["DATABASE_URL"])
+def test_finance_jobs_through_a_real_worker(runtime, worker_engine, start_worker, redis_url):
     import jobs.billing.finance  # noqa: F401  declares the actors on this process's broker, for send_task
 
     add_customers(runtime.engine)

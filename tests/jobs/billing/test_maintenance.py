@@ -13,30 +13,9 @@ from sqlalchemy import Engine, insert, select
 from jobs.billing.models import Backup, Export, Report
 from jobs.platform.errors import PermanentError
 from jobs.platform.keys import CACHE_PREFIX
-from jobs.platform.settings import Settings
 from jobs.platform.storage import LocalStorage
 
 NOW = datetime(2025, 6, 30, 16, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def jobs_runtime(settings: Settings, engine: Engine, database_url: str, tmp_path: Path):
-    """The runtime on the test's database, with its own file folders."""
-    from jobs.runtime import start
-
-    runtime = start(
-        settings.with_overrides(
-            database_url=database_url,
-            export_dir=tmp_path / "exports",
-            backup_dir=tmp_path / "backups",
-            report_dir=tmp_path / "reports",
-            backup_keep=2,
-            export_ttl_days=7,
-            report_file_ttl_days=30,
-        )
-    )
-    yield runtime
-    runtime.engine.dispose()
 
 
 def stored_file(storage: LocalStorage, suffix: str = ".csv") -> str:
@@ -166,7 +145,7 @@ def test_cleanup_removes_what_expired_and_nothing_the_second_time(
 
 
 def test_an_export_file_lives_until_its_expiry(jobs_runtime, engine: Engine) -> None:
-    from jobs.billing.exports import export_data
+    from jobs.billing.exports.actors import export_data
     from jobs.billing.maintenance import cleanup_expired_data
 
     summary = export_data.fn("customers")

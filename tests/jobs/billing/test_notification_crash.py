@@ -12,25 +12,15 @@ import pytest
 from sqlalchemy import func, select
 
 from jobs.billing.models import Notification
-from jobs.platform.database import make_engine, make_session_factory, upgrade
 from monitoring.actions import SUCCESS, TaskManager
 from tests.conftest import wait_for
-from tests.jobs.billing.test_notifications import add_bill, add_customer
+from tests.support.billing import add_bill, add_customer
 from tests.support.smtp import smtp_server
 
 pytestmark = pytest.mark.slow
 
 REMINDERS = 30
-WORKER_MODULES = ("jobs.billing.reminders", "jobs.billing.notifications")
-
-
-@pytest.fixture
-def sessions(environment):
-    """The worker's own database (the environment's SQLite file), migrated."""
-    upgrade(environment["DATABASE_URL"])
-    engine = make_engine(environment["DATABASE_URL"])
-    yield make_session_factory(engine)
-    engine.dispose()
+WORKER_MODULES = ("jobs.billing.reminders", "jobs.billing.notifications.actors")
 
 
 def seed_overdue_bills(sessions, count: int) -> None:
@@ -54,10 +44,12 @@ def states(sessions) -> dict[str, int]:
         return dict(rows.all())
 
 
-def test_worker_killed_mid_send_never_delivers_a_reminder_twice(runtime, start_worker, sessions, environment):
+def test_worker_killed_mid_send_never_delivers_a_reminder_twice(
+    runtime, start_worker, worker_sessions, environment
+):
     import jobs.billing.reminders  # noqa: F401  binds the actors to this test's broker
 
-    seed_overdue_bills(sessions, REMINDERS)
+    seed_overdue_bills(worker_sessions, REMINDERS)
     with smtp_server() as smtp:
         mail = {"SMTP_URL": smtp.url, "JOBDECK_SMTP_RATE": "5"}
         first = start_worker(modules=WORKER_MODULES, **mail)
@@ -74,11 +66,11 @@ def test_worker_killed_mid_send_never_delivers_a_reminder_twice(runtime, start_w
 
         # And a new worker takes the unacknowledged batch over once the old one's heartbeat stops
         start_worker(modules=WORKER_MODULES, **mail)
-        wait_for(lambda: set(states(sessions)) <= {"sent", "unknown"}, timeout=40, interval=0.2)
+        wait_for(lambda: set(states(worker_sessions)) <= {"sent", "unknown"}, timeout=40, interval=0.2)
 
         # Then the server's own log shows every reminder once, or the row says `unknown`: never twice
         counts = smtp.message_id_counts()
-        with sessions() as session:
+        with worker_sessions() as session:
             rows = session.execute(select(Notification.state, Notification.message_id)).all()
         assert len(rows) == REMINDERS
         assert max(counts.values()) == 1, counts
@@ -87,7 +79,7 @@ def test_worker_killed_mid_send_never_delivers_a_reminder_twice(runtime, start_w
                 assert counts[message_id] == 1
             else:
                 assert state == "unknown" and counts.get(message_id, 0) <= 1
-        assert states(sessions).get("unknown", 0) <= 1  # only the one in flight at the kill
+        assert states(worker_sessions).get("unknown", 0) <= 1  # only the one in flight at the kill
         assert len(counts) >= REMINDERS - 1
 
         # And running the job again the same day sends nothing more

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from email import message_from_bytes, policy
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,7 +15,6 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs.billing.models import Bill, Customer, Notification
-from jobs.billing.money import to_minor
 from jobs.billing.notifications import (
     NotificationSender,
     create_bill_reminders,
@@ -24,49 +22,19 @@ from jobs.billing.notifications import (
     dispatch_queued_notifications,
     message_id_for,
 )
-from jobs.platform.database import make_engine, make_session_factory, upgrade
+from jobs.platform.database import make_session_factory
 from jobs.platform.errors import PermanentError, TransientError
 from jobs.platform.mail import MailDeferred, MailRejected, OutboxTransport, SmtpServerAddress, SmtpTransport
+from jobs.platform.redis_server import free_port
 from monitoring.actions import FAILURE, SUCCESS, TaskManager
+from tests.support.billing import DUE_AT, add_bill, add_customer
 from tests.support.smtp import smtp_server
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 LOCAL_DATE = date(2025, 3, 10)
-DUE_AT = datetime(2025, 3, 12, 16, 30, tzinfo=UTC)  # 00:30 on 13 March in Shanghai
 
 
-# --- helpers, also used by test_reminders and test_notification_crash --------------------------
-
-
-def add_customer(session: Session, email: str, *, name: str = "Ada Lovelace", locale: str = "en") -> Customer:
-    customer = Customer(name=name, email=email, locale=locale, created_at=datetime.now(UTC))
-    session.add(customer)
-    session.flush()
-    return customer
-
-
-def add_bill(
-    session: Session,
-    customer: Customer,
-    number: str,
-    amount: str = "1234.50",
-    currency: str = "USD",
-    *,
-    due_at: datetime = DUE_AT,
-    status: str = "pending",
-) -> Bill:
-    bill = Bill(
-        number=number,
-        customer_id=customer.id,
-        amount_minor=to_minor(Decimal(amount), currency),
-        currency=currency,
-        issued_at=due_at - timedelta(days=30),
-        due_at=due_at,
-        status=status,
-    )
-    session.add(bill)
-    session.flush()
-    return bill
+# --- helpers ----------------------------------------------------------------------------------------
 
 
 def add_many_bills(
@@ -509,8 +477,6 @@ def test_unreachable_server_leaves_it_queued_and_never_shows_the_password(sessio
     with sessions.begin() as session:
         bill_id = add_bill(session, add_customer(session, "ada@example.com"), "INV-1").id
     notification_id = queue_reminder(sessions, bill_id)
-    from jobs.platform.redis_server import free_port
-
     address = SmtpServerAddress.from_url(f"smtp://mailer:s3cr%40t-pw@127.0.0.1:{free_port()}")
     sender = NotificationSender(
         sessions=sessions,
@@ -569,27 +535,18 @@ def test_cleanup_deletes_only_old_sent_notifications(sessions) -> None:
 # --- through a real worker ------------------------------------------------------------------------
 
 
-@pytest.fixture
-def worker_sessions(environment):
-    """The worker's own database (the environment's SQLite file), migrated."""
-    upgrade(environment["DATABASE_URL"])
-    engine = make_engine(environment["DATABASE_URL"])
-    yield make_session_factory(engine)
-    engine.dispose()
-
-
 @pytest.mark.slow
 def test_a_worker_retries_a_deferred_mail_and_never_retries_a_rejected_one(
     runtime, start_worker, worker_sessions, smtp
 ) -> None:
-    import jobs.billing.notifications  # noqa: F401  binds the actors to this test's broker
+    import jobs.billing.notifications.actors  # noqa: F401  binds the actors to this test's broker
 
     # Given a greylisted and a rejected recipient
     with worker_sessions.begin() as session:
         later = add_bill(session, add_customer(session, "greylisted@example.com"), "INV-1").id
         never = add_bill(session, add_customer(session, "nobody@example.com"), "INV-2").id
     later_id, never_id = queue_reminder(worker_sessions, later), queue_reminder(worker_sessions, never)
-    start_worker(modules=("jobs.billing.notifications",), SMTP_URL=smtp.url)
+    start_worker(modules=("jobs.billing.notifications.actors",), SMTP_URL=smtp.url)
     manager = TaskManager(broker=runtime.broker)
 
     # When a worker sends both

@@ -13,11 +13,11 @@ from dramatiq import Message
 from sqlalchemy import select
 
 from jobs.billing.models import Notification
-from jobs.billing.notifications import send_notification_batch
+from jobs.billing.notifications.actors import send_notification_batch
 from jobs.billing.reminders import send_bill_reminders
 from jobs.platform.database import make_session_factory
-from jobs.runtime import start
-from tests.jobs.billing.test_notifications import add_bill, add_customer
+from tests.jobs.conftest import started
+from tests.support.billing import add_bill, add_customer
 from tests.support.smtp import smtp_server
 
 # 09:00 on 10 March 2025 in Shanghai.
@@ -33,9 +33,7 @@ def smtp():
 @pytest.fixture
 def job_runtime(settings, database_url, engine, smtp):
     """A runtime on the test's database and SMTP server, as a worker would have."""
-    runtime = start(settings.with_overrides(database_url=database_url, smtp_url=smtp.url, smtp_rate=1000.0))
-    yield runtime
-    runtime.engine.dispose()
+    yield from started(settings, database_url=database_url, smtp_url=smtp.url, smtp_rate=1000.0)
 
 
 def run_queued_batches(runtime) -> int:

@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 
 from jobs.billing.models import Bill, Customer, Payment, Report
 from jobs.billing.periods import PeriodError
+from jobs.billing.reports import ReportError
+from monitoring.actions import SUCCESS, TaskManager
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -57,7 +59,7 @@ def reports(runtime) -> list[Report]:
 
 
 def test_daily_report_writes_row_csv_and_html_and_a_second_run_changes_nothing(one_day_of_billing):
-    from jobs.billing.reports import generate_daily_report
+    from jobs.billing.reports.actors import generate_daily_report
 
     first = generate_daily_report.fn(fire_time="2026-01-05T16:00:00Z")  # 6 January 00:00 local
     [report] = reports(one_day_of_billing)
@@ -87,7 +89,7 @@ def test_daily_report_writes_row_csv_and_html_and_a_second_run_changes_nothing(o
 
 
 def test_html_is_readable_escaped_and_in_the_asked_language(one_day_of_billing):
-    from jobs.billing.reports import generate_daily_report
+    from jobs.billing.reports.actors import generate_daily_report
 
     english = generate_daily_report.fn(period_start="2026-01-05")
     english_html = Path(english["html_path"]).read_text(encoding="utf-8")
@@ -102,7 +104,7 @@ def test_html_is_readable_escaped_and_in_the_asked_language(one_day_of_billing):
 
 
 def test_configured_report_language_is_the_default(one_day_of_billing, settings, database_url, tmp_path):
-    from jobs.billing.reports import generate_daily_report
+    from jobs.billing.reports.actors import generate_daily_report
     from jobs.runtime import start
 
     start(settings.with_overrides(database_url=database_url, timezone=SHANGHAI, report_dir=tmp_path / "zh",
@@ -113,7 +115,7 @@ def test_configured_report_language_is_the_default(one_day_of_billing, settings,
 
 
 def test_each_hour_of_a_day_is_its_own_report(one_day_of_billing):
-    from jobs.billing.reports import generate_hourly_report
+    from jobs.billing.reports.actors import generate_hourly_report
 
     busy = generate_hourly_report.fn(fire_time="2026-01-05T06:00:00Z")  # 14:00 local: the 13:00 hour
     quiet = generate_hourly_report.fn(period_start="2026-01-05T14:00")
@@ -126,7 +128,7 @@ def test_each_hour_of_a_day_is_its_own_report(one_day_of_billing):
 
 
 def test_weekly_and_monthly_defaults_come_from_the_fire_time(one_day_of_billing):
-    from jobs.billing.reports import generate_monthly_report, generate_weekly_report
+    from jobs.billing.reports.actors import generate_monthly_report, generate_weekly_report
 
     weekly = generate_weekly_report.fn(fire_time="2026-01-12T02:00:00Z")  # Monday 12 January 10:00 local
     monthly = generate_monthly_report.fn(fire_time="2026-01-31T16:00:00Z")  # 1 February 00:00 local
@@ -139,7 +141,7 @@ def test_weekly_and_monthly_defaults_come_from_the_fire_time(one_day_of_billing)
 
 
 def test_an_empty_period_still_gives_a_report(jobdeck):
-    from jobs.billing.reports import generate_daily_report
+    from jobs.billing.reports.actors import generate_daily_report
 
     summary = generate_daily_report.fn(period_start="2030-06-01")
 
@@ -150,7 +152,7 @@ def test_an_empty_period_still_gives_a_report(jobdeck):
 
 
 def test_bad_period_or_language_fails_without_retry(jobdeck):
-    from jobs.billing.reports import ReportError, generate_daily_report, generate_weekly_report
+    from jobs.billing.reports.actors import generate_daily_report, generate_weekly_report
     from jobs.platform.errors import PermanentError
 
     with pytest.raises(PeriodError, match="does not start a week"):
@@ -165,7 +167,7 @@ def test_bad_period_or_language_fails_without_retry(jobdeck):
 
 
 def test_a_report_already_running_for_the_period_is_skipped(jobdeck):
-    from jobs.billing.reports import generate_daily_report
+    from jobs.billing.reports.actors import generate_daily_report
     from jobs.platform.locks import exclusive
 
     with exclusive("generate_daily_report:2026-01-04T16:00"):
@@ -192,7 +194,7 @@ def test_report_files_are_replaced_atomically(jobdeck, tmp_path):
 
 def test_overdue_counts_are_as_of_the_end_of_the_period(jobdeck):
     """A bill due 10 January and paid 20 January is overdue at the end of 15 January, not of 20 January."""
-    from jobs.billing.reports import generate_daily_report
+    from jobs.billing.reports.actors import generate_daily_report
 
     with Session(jobdeck.engine) as session:
         session.add(Customer(id=1, name="Late Payer", email="late@example.com"))
@@ -223,14 +225,10 @@ def reports_data(runtime, report_id: int) -> dict:
 
 
 @pytest.mark.slow
-def test_a_report_through_a_real_worker(runtime, environment, start_worker):
-    from jobs.platform.database import upgrade
-    from monitoring.actions import SUCCESS, TaskManager
+def test_a_report_through_a_real_worker(runtime, worker_engine, start_worker):
+    import jobs.billing.reports.actors  # noqa: F401  declares the actors on this process's broker, for send_task
 
-    upgrade(environment["DATABASE_URL"])
-    import jobs.billing.reports  # noqa: F401  declares the actors on this process's broker, for send_task
-
-    start_worker(modules=("jobs.billing.reports",))
+    start_worker(modules=("jobs.billing.reports.actors",))
     manager = TaskManager(broker=runtime.broker)
 
     message = manager.send_task("generate_monthly_report", [], {"fire_time": "2026-03-01T00:00:00Z"})

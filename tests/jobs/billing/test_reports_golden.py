@@ -129,7 +129,7 @@ def test_the_float_sum_of_the_small_payments_really_is_inexact():
 
 
 def test_monthly_report_for_january(golden):
-    from jobs.billing.reports import generate_monthly_report
+    from jobs.billing.reports.actors import generate_monthly_report
 
     summary = generate_monthly_report.fn(period_start="2026-01-01")
 
@@ -184,7 +184,7 @@ def test_monthly_report_for_january(golden):
 
 
 def test_weekly_report_for_the_week_crossing_into_february(golden):
-    from jobs.billing.reports import generate_weekly_report
+    from jobs.billing.reports.actors import generate_weekly_report
 
     # Fired Monday 2 February 10:00 local: the week Monday 26 January - Monday 2 February.
     summary = generate_weekly_report.fn(fire_time="2026-02-02T02:00:00Z")
@@ -230,7 +230,7 @@ def test_weekly_report_for_the_week_crossing_into_february(golden):
 
 
 def test_daily_report_of_the_first_of_february_has_the_late_utc_payment(golden):
-    from jobs.billing.reports import generate_daily_report
+    from jobs.billing.reports.actors import generate_daily_report
 
     generate_daily_report.fn(fire_time="2026-02-01T16:00:00Z")  # 2 February 00:00 local
 
@@ -254,7 +254,7 @@ def test_monthly_revenue_for_january_and_february(golden):
 
 
 def test_golden_csv_has_the_exact_figures(golden):
-    from jobs.billing.reports import generate_monthly_report
+    from jobs.billing.reports.actors import generate_monthly_report
 
     summary = generate_monthly_report.fn(period_start="2026-01-01")
 

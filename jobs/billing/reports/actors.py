@@ -1,0 +1,45 @@
+"""The four periodic report jobs (queue ``reports``), one per report kind.
+
+Imported by ``jobs.runtime.start()`` once the broker is set up (see ``ACTOR_MODULES``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dramatiq
+
+from jobs.billing.reports.generating import generate_report
+from jobs.platform import queues
+
+
+@dramatiq.actor(queue_name=queues.REPORTS)
+def generate_hourly_report(
+    period_start: str | None = None, fire_time: str | None = None, language: str | None = None
+) -> dict[str, Any]:
+    """The report of one hour (default: the hour that ended at the fire time)."""
+    return generate_report("hourly", period_start=period_start, fire_time=fire_time, language=language)
+
+
+@dramatiq.actor(queue_name=queues.REPORTS)
+def generate_daily_report(
+    period_start: str | None = None, fire_time: str | None = None, language: str | None = None
+) -> dict[str, Any]:
+    """The report of one local day (default: the day that ended at the fire time)."""
+    return generate_report("daily", period_start=period_start, fire_time=fire_time, language=language)
+
+
+@dramatiq.actor(queue_name=queues.REPORTS)
+def generate_weekly_report(
+    period_start: str | None = None, fire_time: str | None = None, language: str | None = None
+) -> dict[str, Any]:
+    """The report of one Monday-to-Monday week (default: the week that ended at the fire time)."""
+    return generate_report("weekly", period_start=period_start, fire_time=fire_time, language=language)
+
+
+@dramatiq.actor(queue_name=queues.REPORTS)
+def generate_monthly_report(
+    period_start: str | None = None, fire_time: str | None = None, language: str | None = None
+) -> dict[str, Any]:
+    """The report of one calendar month (default: the month that ended at the fire time)."""
+    return generate_report("monthly", period_start=period_start, fire_time=fire_time, language=language)
