@@ -108,10 +108,16 @@ def start(settings: Settings | None = None) -> Runtime:
     return runtime
 
 
-def task_store(settings: Settings, client: redis.Redis) -> TaskStore:
+def task_store(settings: Settings, broker: RedisBroker) -> TaskStore:
     """The monitoring store on the broker's Redis, with the configured retention."""
     retention = Retention(success=settings.success_retention, failure=settings.failure_retention)
-    return TaskStore(client, retention=retention, poison_cap=settings.poison_cap)
+    return TaskStore(
+        broker.client,
+        retention=retention,
+        poison_cap=settings.poison_cap,
+        broker_namespace=broker.namespace,
+        redelivery_timeout=settings.redelivery_timeout,
+    )
 
 
 def middleware(settings: Settings, broker: RedisBroker, check_scheduler=None) -> list[dramatiq.Middleware]:
@@ -127,7 +133,7 @@ def middleware(settings: Settings, broker: RedisBroker, check_scheduler=None) ->
         # First in line: its before hook can refuse a revoked task before anything else runs,
         # and its after hooks run last, when the retry decision is known.
         TaskRecorder(
-            store=task_store(settings, broker.client),
+            store=task_store(settings, broker),
             display_limit=settings.display_limit,
             heartbeat_interval=settings.heartbeat_interval,
             scheduler_check=check_scheduler,

@@ -73,6 +73,13 @@ class WorkerHeartbeat:
         self.beat()
         self.thread.start()
 
+    def mark_stopping(self) -> None:
+        """Note that the worker is shutting down; it keeps beating while its tasks finish."""
+        try:
+            self.store.client.hset(keys.worker(self.worker_id), "stopping_at", now_ms())
+        except Exception:
+            logger.warning("Could not mark worker %s stopping.", self.worker_id, exc_info=True)
+
     def stop(self) -> None:
         """Stop beating and mark the worker stopped (not dead)."""
         self.stopping.set()

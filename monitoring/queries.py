@@ -104,39 +104,28 @@ class TaskMonitor:
         The index of the most selective filter is read (state, else actor, else queue); other
         filters and the free-text ``search`` (over arguments, results and errors) are applied
         to what is read, reading at most MAX_SCANNED records per call. A page with one filter
-        or none costs two round trips.
-
-        Without a state filter, what was enqueued before the success retention is read from the
-        failures' index instead (the other indexes keep nothing that old; failures are kept
-        longer), so that history does not lose a failure the store still holds.
+        or none costs two round trips. Every index holds every task until its record expires
+        (upkeep removes it then), so every view reaches everything the store keeps.
         """
         checks = {"actor": actor, "queue": queue, "state": state}
         filters = sum(value is not None for value in checks.values())
         max_score, skip = _parse_cursor(cursor, until)
         min_score = int(since.timestamp() * 1000) if since else float("-inf")
-        kept_from = now_ms() - self.store.retention.success * 1000 if state is None else float("-inf")
         found: list[TaskRecord] = []
         scanned = 0
         live = self._live_workers()
+        index, needs_check = self._history_index(actor, queue, state), filters > 1 or bool(search)
         while len(found) < limit and scanned < MAX_SCANNED:
-            if max_score >= kept_from:
-                index, low, needs_check = self._history_index(actor, queue, state), kept_from, filters > 1
-            else:
-                index, low, needs_check = keys.history_by("state", "FAILURE"), min_score, filters > 0
-            needs_check = needs_check or bool(search)
             entries = self.client.zrevrangebyscore(
                 index,
                 _score_bound(max_score),
-                _score_bound(max(low, min_score)),
+                _score_bound(min_score),
                 start=skip,
                 num=SCAN_BATCH if needs_check else limit - len(found),
                 withscores=True,
             )
             if not entries:
-                if max_score < kept_from or kept_from <= min_score:
-                    return HistoryPage(found, None, scanned)
-                max_score, skip = kept_from - 1, 0  # on to what only the failures' index keeps
-                continue
+                return HistoryPage(found, None, scanned)
             records = self.store.load_many([member.decode() for member, _ in entries], keep_missing=True)
             for (_, score), record in zip(entries, records, strict=True):
                 scanned += 1
@@ -314,27 +303,39 @@ def _summarise_counters(figures: dict[str, int]) -> dict[str, Any]:
     buckets = [figures[f"b{index}"] for index in range(len(DURATION_BUCKETS) + 1)]
     # Every attempt that ran (succeeded, failed, retried or aborted) lands in one duration bucket.
     processed = sum(buckets)
+    # The fastest duration is counted where record.lua keeps it (duration_min); without it, the
+    # floor of the first bucket that holds one bounds the quantiles below.
+    seen = {"slowest": figures["duration_max"], "fastest": figures.get("duration_min")}
     return {
         **{metric: figures[metric] for metric in COUNTER_METRICS if metric != "processed"},
         "processed": processed,
         "failure_rate": round(figures["failed"] / finished, 4) if finished else 0.0,
         "duration_mean": round(figures["duration_sum"] / processed / 1000, 3) if processed else None,
-        "duration_p50": _quantile(buckets, 0.50),
-        "duration_p95": _quantile(buckets, 0.95),
+        "duration_p50": _quantile(buckets, 0.50, **seen),
+        "duration_p95": _quantile(buckets, 0.95, **seen),
         "duration_max": figures["duration_max"] / 1000 if processed else None,
     }
 
 
-def _quantile(buckets: list[int], quantile: float) -> float | None:
-    """The upper bound (s) of the histogram bucket holding the quantile; the max bucket is open."""
+def _quantile(
+    buckets: list[int], quantile: float, *, slowest: int, fastest: int | None = None
+) -> float | None:
+    """A quantile (s) of the durations the histogram counts; ``slowest`` and ``fastest`` in ms.
+
+    Interpolated linearly by rank within the bucket that holds it, as if that bucket's attempts
+    were spread evenly between its bounds, the bounds narrowed to the slowest and fastest
+    durations seen (the last bucket is open above: the slowest is its top). So the estimate
+    never leaves the bucket that holds the quantile, nor the range of the durations seen.
+    """
     total = sum(buckets)
     if not total:
         return None
     rank = quantile * total
-    running = 0
-    for index, count in enumerate(buckets):
-        running += count
-        if running >= rank:
-            bound = DURATION_BUCKETS[index] if index < len(DURATION_BUCKETS) else DURATION_BUCKETS[-1]
-            return bound / 1000
-    return DURATION_BUCKETS[-1] / 1000
+    index, below = 0, 0
+    while not buckets[index] or below + buckets[index] < rank:
+        below += buckets[index]
+        index += 1
+    lower = DURATION_BUCKETS[index - 1] if index else 0
+    upper = min(DURATION_BUCKETS[index], slowest) if index < len(DURATION_BUCKETS) else slowest
+    lower = min(max(lower, fastest or 0), upper)
+    return round((lower + (upper - lower) * (rank - below) / buckets[index]) / 1000, 6)

@@ -19,10 +19,11 @@ local data = cjson.decode(ARGV[5])
 local task_key = prefix .. "task:" .. task_id
 local TERMINAL = {SUCCESS = true, FAILURE = true, REVOKED = true}
 local current = redis.call("hmget", task_key, "state", "enqueued_at", "actor", "queue", "timeline", "worker",
-                          "events", "orphaned", "eta", "progress", "deaths")
+                          "events", "orphaned", "eta", "progress", "deaths", "attempt", "finished_attempt")
 local state, enqueued_at, actor, queue = current[1], tonumber(current[2]), current[3], current[4]
 local timeline_json, last_worker, events = current[5], current[6], tonumber(current[7]) or 0
 local was_orphaned, had_eta, had_progress, deaths = current[8], current[9], current[10], tonumber(current[11]) or 0
+local last_attempt, finished_attempt = tonumber(current[12]), tonumber(current[13])
 
 local pending = {}
 
@@ -83,11 +84,42 @@ local function count(metric, duration, bucket)
     if duration then
         redis.call("hincrby", key, owner .. "duration_sum", duration)
         redis.call("hincrby", key, owner .. "b" .. bucket, 1)
-        local max_field = owner .. "duration_max"
-        if duration > tonumber(redis.call("hget", key, max_field) or "-1") then
-            redis.call("hset", key, max_field, duration)
+        -- The slowest and the fastest duration: one read and at most one write, as for the max alone.
+        local max_field, min_field = owner .. "duration_max", owner .. "duration_min"
+        local kept = redis.call("hmget", key, max_field, min_field)
+        local extremes = {}
+        if duration > tonumber(kept[1] or "-1") then
+            extremes[#extremes + 1] = max_field
+            extremes[#extremes + 1] = duration
+        end
+        if not kept[2] or duration < tonumber(kept[2]) then
+            extremes[#extremes + 1] = min_field
+            extremes[#extremes + 1] = duration
+        end
+        if #extremes > 0 then
+            redis.call("hset", key, unpack(extremes))
         end
     end
+end
+
+-- Keeps the task's record ``seconds`` more, and notes when it expires, so that upkeep removes it
+-- from every history index then and not before (monitoring/upkeep.py).
+local function expire_in(seconds)
+    redis.call("expire", task_key, seconds)
+    redis.call("zadd", prefix .. "expiries", now + seconds * 1000, task_id .. "\t" .. actor .. "\t" .. queue)
+end
+
+-- Whether a worker that held a task died without saying goodbye: it never marked itself stopped,
+-- and Dramatiq no longer sees its heartbeat (which is why the broker redelivered its messages).
+local function died_without_goodbye(worker)
+    if not worker then
+        return true
+    end
+    if redis.call("hexists", prefix .. "worker:" .. worker, "stopped_at") == 1 then
+        return false
+    end
+    local beat = tonumber(redis.call("zscore", config.broker_heartbeats, worker))
+    return not beat or beat < now - config.redelivery_ms
 end
 
 local function create(from)
@@ -114,7 +146,7 @@ local function fail_for_good(error_type, error_message)
     add_event({state = "FAILURE", error = error_type .. ": " .. error_message})
     count("failed")
     flush()
-    redis.call("expire", task_key, config.ttl_failure)
+    expire_in(config.ttl_failure)
 end
 
 if command == "enqueue" then
@@ -128,6 +160,9 @@ if command == "enqueue" then
     if not state then
         create(data)
     end
+    if state == "SCHEDULED" and data.eta and tonumber(had_eta) == tonumber(data.eta) then
+        return state  -- a replay of this very enqueue
+    end
     if data.eta then
         set("eta", data.eta)
         move_to("SCHEDULED")
@@ -140,7 +175,7 @@ if command == "enqueue" then
     add_event({state = state, eta = data.eta})
     flush()
     local delay = data.eta and math.ceil(math.max(data.eta - now, 0) / 1000) or 0
-    redis.call("expire", task_key, config.ttl_failure + delay)
+    expire_in(config.ttl_failure + delay)
     return state
 
 elseif command == "start" then
@@ -160,16 +195,25 @@ elseif command == "start" then
         -- Finished already and redelivered (its worker died before the acknowledgement).
         return "finished"
     elseif state == "STARTED" then
-        -- The previous attempt never finished: its worker process died on it.
-        deaths = deaths + 1
-        set("deaths", deaths)
-        add_event({state = "LOST", worker = last_worker})
-        if deaths >= config.poison_cap then
-            if was_orphaned then
-                redis.call("hdel", task_key, "orphaned")
+        if last_worker == data.worker and last_attempt == tonumber(data.attempt) then
+            return "ok"  -- a replay of this very start (a kept connection re-sent its batch)
+        end
+        if died_without_goodbye(last_worker) then
+            -- The previous attempt never finished: its worker process died on it.
+            deaths = deaths + 1
+            set("deaths", deaths)
+            add_event({state = "LOST", worker = last_worker})
+            if deaths >= config.poison_cap then
+                if was_orphaned then
+                    redis.call("hdel", task_key, "orphaned")
+                end
+                fail_for_good("WorkerKilled", "killed its worker " .. deaths .. " times")
+                return "poison"
             end
-            fail_for_good("WorkerKilled", "killed its worker " .. deaths .. " times")
-            return "poison"
+        else
+            -- Delivered again while its first worker lives or said goodbye (a lost acknowledgement,
+            -- a deploy): not a death.
+            add_event({state = "REDELIVERED", worker = last_worker})
         end
     end
     if was_orphaned or had_eta or had_progress then
@@ -179,6 +223,7 @@ elseif command == "start" then
     set("worker", data.worker)
     set("attempt", data.attempt)
     set("retries", data.retries)
+    set("broker_message_id", data.broker_message_id)
     move_to("STARTED")
     add_event({state = "STARTED", worker = data.worker, attempt = data.attempt})
     flush()
@@ -189,8 +234,11 @@ elseif command == "finish" then
         create(data)
     elseif TERMINAL[state] and state ~= "REVOKED" then
         return state
+    elseif state == data.state and data.attempt and finished_attempt == tonumber(data.attempt) then
+        return state  -- a replay of this very finish
     end
     set("finished_at", now)
+    set("finished_attempt", data.attempt)
     set("duration_ms", data.duration_ms)
     set("retries", data.retries)
     if deaths > 0 then
@@ -210,9 +258,9 @@ elseif command == "finish" then
     local metric = ({SUCCESS = "succeeded", FAILURE = "failed", RETRY = "retried", REVOKED = "revoked"})[data.state]
     count(metric, data.duration_ms, data.bucket)
     if data.state == "SUCCESS" or data.state == "REVOKED" then
-        redis.call("expire", task_key, config.ttl_success)
+        expire_in(config.ttl_success)
     else
-        redis.call("expire", task_key, config.ttl_failure)
+        expire_in(config.ttl_failure)
     end
     if data.state == "FAILURE" and data.fingerprint then
         local group_key = prefix .. "failure-group:" .. data.fingerprint
@@ -255,17 +303,42 @@ elseif command == "revoke" then
     add_event({state = "REVOKED"})
     flush()
     count("revoked")
-    redis.call("expire", task_key, config.ttl_success + math.ceil(data.ttl_ms / 1000))
+    expire_in(config.ttl_success + math.ceil(data.ttl_ms / 1000))
     return previous
 
 elseif command == "orphan" then
-    if state == "STARTED" and last_worker == data.worker then
+    if state == "STARTED" and last_worker == data.worker and not was_orphaned then
         set("orphaned", now)
         add_event({state = "ORPHANED", worker = last_worker})
         flush()
         return "orphaned"
     end
     return state
+
+elseif command == "interrupt" then
+    -- A stopping worker handed the message back to its queue: the task waits again, no death.
+    if state ~= "STARTED" or last_worker ~= data.worker then
+        return state
+    end
+    if was_orphaned or had_progress then
+        redis.call("hdel", task_key, "orphaned", "progress", "progress_text")
+    end
+    move_to("PENDING")
+    add_event({state = "INTERRUPTED", worker = last_worker, reason = data.reason})
+    flush()
+    return state
+
+elseif command == "lost" then
+    -- Upkeep found the message acknowledged (or dead-lettered) while the task was still STARTED:
+    -- its finish record never arrived. The outcome is unknown; the task is not left STARTED.
+    if state ~= "STARTED" or last_worker ~= data.worker then
+        return state
+    end
+    if was_orphaned then
+        redis.call("hdel", task_key, "orphaned")
+    end
+    fail_for_good("Lost", data.reason)
+    return "lost"
 
 elseif command == "mark" then
     -- Plain field updates on an existing task (dead-lettered, retried_as, ...).

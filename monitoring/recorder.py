@@ -19,12 +19,22 @@ from dramatiq.common import q_name
 from dramatiq.middleware import CurrentMessage, Middleware, SkipMessage
 from dramatiq_abort import Abort
 
-from jobs.platform.broker import RecordingRedisBroker, on_worker_thread, ride_on_ack
+from jobs.platform.broker import (
+    RecordingRedisBroker,
+    hand_back_now,
+    hand_back_on_ack,
+    on_worker_thread,
+    ride_on_ack,
+)
 from jobs.platform.defaults import DEFAULT_DISPLAY_LIMIT, DEFAULT_HEARTBEAT_INTERVAL_S
 from monitoring.heartbeat import WorkerHeartbeat
 from monitoring.redaction import fingerprint, summarise
 from monitoring.store import TaskStore, duration_bucket, now_ms
 
+#: Tries of the start record (also the revocation check) before a message is handed back, and
+#: the first wait between them in seconds (doubling).
+START_RECORD_TRIES = 3
+START_RECORD_FIRST_WAIT = 0.5
 #: Set on the MessageProxy once its finish was recorded with a nack (so after_nack need not).
 SETTLED_BY_NACK = "jobdeck_settled_by_nack"
 
@@ -98,6 +108,8 @@ class TaskRecorder(Middleware):
         self.heartbeat: WorkerHeartbeat | None = None
         #: message id -> (monotonic start, attempt number), for the finish record.
         self.started: dict[str, tuple[float, int]] = {}
+        #: message id -> the message, while it runs (a stopping worker hands these back).
+        self.running: dict[str, dramatiq.Message] = {}
         self.skipped_on_purpose: set[str] = set()
         self.lock = threading.Lock()
         #: The message whose enqueue record went with its enqueue, on this thread.
@@ -181,18 +193,23 @@ class TaskRecorder(Middleware):
         }
 
     def before_process_message(self, broker: Broker, message: dramatiq.Message) -> None:
-        """Record STARTED; skip a revoked, finished or poison message."""
+        """Record STARTED; skip a revoked, finished or poison message, or one it cannot check."""
         retries = message.options.get("retries", 0)
-        outcome = self._record_start(
-            broker,
-            message,
-            {
-                **_names(message),
-                "worker": broker.broker_id,
-                "attempt": retries + 1,
-                "retries": retries,
-            },
-        )
+        data = {
+            **_names(message),
+            "worker": broker.broker_id,
+            "attempt": retries + 1,
+            "retries": retries,
+            "broker_message_id": message.options.get("redis_message_id"),
+        }
+        outcome = self._checked_start(broker, message, data)
+        if outcome is None:
+            # The start record is also the revocation check: a task it could not check must not
+            # run (it may be revoked), nor be dropped. It goes back on its queue (issue 9, item 6).
+            with self.lock:
+                self.skipped_on_purpose.add(message.message_id)
+            hand_back_on_ack(message)
+            raise SkipMessage(f"task {message.message_id} could not be checked; handed back to its queue")
         if outcome in ("revoked", "finished", "poison"):
             with self.lock:
                 self.skipped_on_purpose.add(message.message_id)
@@ -205,8 +222,19 @@ class TaskRecorder(Middleware):
             self._record("mark", message, self._description(message))
         with self.lock:
             self.started[message.message_id] = (time.monotonic(), retries + 1)
+            self.running[message.message_id] = message
         if self.heartbeat is not None:
             self.heartbeat.task_started()
+
+    def _checked_start(self, broker: Broker, message: dramatiq.Message, data: dict[str, Any]) -> Any:
+        """The start record's outcome, tried a few times over about two seconds; None if it failed."""
+        for attempt in range(START_RECORD_TRIES):
+            outcome = self._record_start(broker, message, data)
+            if outcome is not None:
+                return outcome
+            if attempt + 1 < START_RECORD_TRIES:
+                time.sleep(START_RECORD_FIRST_WAIT * 2**attempt)
+        return None
 
     def after_process_message(
         self, broker: Broker, message: dramatiq.Message, *, result=None, exception=None
@@ -214,6 +242,7 @@ class TaskRecorder(Middleware):
         """Record SUCCESS, RETRY, FAILURE or REVOKED, with duration, result or error."""
         with self.lock:
             started, attempt = self.started.pop(message.message_id, (None, None))
+            self.running.pop(message.message_id, None)
         duration_ms = int((time.monotonic() - started) * 1000) if started is not None else 0
         data: dict[str, Any] = {
             **_names(message),
@@ -260,6 +289,7 @@ class TaskRecorder(Middleware):
             on_purpose = message.message_id in self.skipped_on_purpose
             self.skipped_on_purpose.discard(message.message_id)
             self.started.pop(message.message_id, None)
+            self.running.pop(message.message_id, None)
         if on_purpose:
             return
         if message.failed:
@@ -302,7 +332,26 @@ class TaskRecorder(Middleware):
         self.heartbeat.start()
 
     def before_worker_shutdown(self, broker: Broker, worker: dramatiq.Worker) -> None:
-        """Say goodbye, so that the worker is shown stopped rather than dead."""
+        """Note that the worker is stopping: it still beats while its running tasks finish."""
+        if self.heartbeat is not None:
+            self.heartbeat.mark_stopping()
+
+    def after_worker_shutdown(self, broker: Broker, worker: dramatiq.Worker) -> None:
+        """Hand back what did not finish in the shutdown window, then say goodbye.
+
+        A task still running now is cut when the process exits: its message goes back on its
+        queue at once (not after the broker's redelivery timeout) and the task waits again,
+        recorded as interrupted by the shutdown, never as a crash. Saying goodbye last keeps the
+        worker shown alive, and its tasks not orphaned, for as long as they run.
+        """
+        with self.lock:
+            unfinished = list(self.running.values())
+        for message in unfinished:
+            self._record("interrupt", message, {"worker": broker.broker_id, "reason": "shutdown"})
+            try:
+                hand_back_now(broker, message)
+            except Exception:
+                self.logger.warning("Could not hand %s back to its queue.", message.message_id, exc_info=True)
         if self.heartbeat is not None:
             self.heartbeat.stop()
 

@@ -17,12 +17,15 @@ from jobs.platform import keys
 from jobs.platform.defaults import (
     DEFAULT_FAILURE_RETENTION_S,
     DEFAULT_POISON_CAP,
+    DEFAULT_REDELIVERY_TIMEOUT_S,
     DEFAULT_SUCCESS_RETENTION_S,
 )
 
 DEFAULT_COUNTER_TTLS = {"minute": 2 * 24 * 3600, "hour": 30 * 24 * 3600, "day": 365 * 24 * 3600}
 DEFAULT_TIMELINE_MAX = 50
 DEFAULT_HISTORY_MAX = 2_000_000
+#: Dramatiq's Redis broker's default key namespace.
+DEFAULT_BROKER_NAMESPACE = "dramatiq"
 #: Upper bounds (ms) of the duration histogram's buckets; the last bucket is everything above.
 DURATION_BUCKETS = (
     5,
@@ -82,6 +85,10 @@ class TaskStore:
       retention(Retention): how long records and counters are kept.
       poison_cap(int): worker deaths in a row after which a message is failed. Default 3.
       timeline_max(int): events kept in a task's timeline. Default 50.
+      broker_namespace(str): Dramatiq's key namespace, whose worker heartbeats tell a dead
+        worker from a live one. Default "dramatiq".
+      redelivery_timeout(float): seconds without a Dramatiq heartbeat after which the broker
+        redelivers a worker's messages (its ``heartbeat_timeout``). Default 60.
     """
 
     def __init__(
@@ -91,17 +98,22 @@ class TaskStore:
         retention: Retention | None = None,
         poison_cap: int = DEFAULT_POISON_CAP,
         timeline_max: int = DEFAULT_TIMELINE_MAX,
+        broker_namespace: str = DEFAULT_BROKER_NAMESPACE,
+        redelivery_timeout: float = DEFAULT_REDELIVERY_TIMEOUT_S,
     ) -> None:
         self.client = client
         self.retention = retention or Retention()
+        self.broker_namespace = broker_namespace
         config = {
-            "ttl_success": self.retention.success,
-            "ttl_failure": self.retention.failure,
-            "ttl_minute": self.retention.counters["minute"],
-            "timeline_max": timeline_max,
-            "poison_cap": poison_cap,
+            "ttl_success": int(self.retention.success),
+            "ttl_failure": int(self.retention.failure),
+            "ttl_minute": int(self.retention.counters["minute"]),
+            "timeline_max": int(timeline_max),
+            "poison_cap": int(poison_cap),
+            "redelivery_ms": int(redelivery_timeout * 1000),
+            "broker_heartbeats": keys.broker_heartbeats(broker_namespace),
         }
-        lua_table = "{" + ", ".join(f"{name} = {int(value)}" for name, value in config.items()) + "}"
+        lua_table = "{" + ", ".join(f"{name} = {json.dumps(value)}" for name, value in config.items()) + "}"
         self._script = client.register_script(
             RECORD_SCRIPT.replace("local config = CONFIG", f"local config = {lua_table}")
         )

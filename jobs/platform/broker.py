@@ -32,6 +32,8 @@ from jobs.platform.settings import Settings
 
 #: The attribute of a worker's MessageProxy holding the writes its ack or nack must carry.
 RIDERS_ATTRIBUTE = "jobdeck_ack_riders"
+#: Set on a MessageProxy whose worker did not run it: its "ack" puts it back on its queue.
+HAND_BACK_ATTRIBUTE = "jobdeck_hand_back"
 
 logger = dramatiq.get_logger(__name__)
 
@@ -47,8 +49,23 @@ class AckRider(Protocol):
 
 
 def on_worker_thread(broker: dramatiq.Broker) -> bool:
-    """Whether this is a worker thread of a RecordingRedisBroker: its writes ride on its acks."""
-    return isinstance(broker, RecordingRedisBroker) and isinstance(threading.current_thread(), WorkerThread)
+    """Whether this is a worker thread of a RecordingRedisBroker with kept connections: its
+    writes ride on its acks."""
+    return (
+        isinstance(broker, RecordingRedisBroker)
+        and broker.kept_connections is not None
+        and isinstance(threading.current_thread(), WorkerThread)
+    )
+
+
+def hand_back_on_ack(message: Any) -> None:
+    """Have the worker's ack of ``message`` (skipped, not run) put it back on its queue instead."""
+    message.__dict__[HAND_BACK_ATTRIBUTE] = True
+
+
+def hand_back_now(broker: RedisBroker, message: Any) -> None:
+    """Put a message this worker process holds back on its queue now (a worker that is stopping)."""
+    broker.do_requeue(message.queue_name, message.options["redis_message_id"])
 
 
 def ride_on_ack(message: Any, rider: AckRider) -> None:
@@ -61,11 +78,13 @@ class RecordingRedisBroker(RedisBroker):
 
     A middleware's ``before_enqueue`` may hand ``ride_on_enqueue`` a command: it is sent in the
     enqueue's own round trip, after the enqueue. Acks carry what ``ride_on_ack`` hands them.
+    With a client whose connections cannot be kept (``KeptConnections.for_client``: Sentinel, a
+    cluster) nothing rides: the broker makes Dramatiq's own calls, the middleware their own.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.kept_connections = KeptConnections(self.client)
+        self.kept_connections = KeptConnections.for_client(self.client)
         self._riders = threading.local()
 
     def enqueue(self, message: dramatiq.Message, *, delay: int | None = None) -> dramatiq.Message:
@@ -79,15 +98,18 @@ class RecordingRedisBroker(RedisBroker):
 
     def ride_on_enqueue(self, command: tuple, on_reply: Callable[[Any], None]) -> bool:
         """Send ``command`` with the enqueue under way on this thread, then call ``on_reply`` with
-        its reply (or error); False, and nothing sent, when no enqueue is under way."""
+        its reply (or error); False, and nothing sent, when no enqueue is under way or nothing
+        can ride (no kept connections)."""
         commands = getattr(self._riders, "commands", None)
-        if commands is None:
+        if commands is None or self.kept_connections is None:
             return False
         commands.append((command, on_reply))
         return True
 
     def do_enqueue(self, queue_name: str, redis_message_id: str, encoded: bytes) -> Any:
         """Dramatiq's enqueue command, and the riders', in one round trip on a kept connection."""
+        if self.kept_connections is None:
+            return self._dispatch("enqueue")(queue_name, redis_message_id, encoded)
         riders = getattr(self._riders, "commands", None) or []
         self._riders.commands = None
         enqueue = self.dispatch_command("enqueue", queue_name, redis_message_id, encoded)
@@ -132,25 +154,64 @@ class RecordingRedisBroker(RedisBroker):
 
 class _RecordingConsumer(_RedisConsumer):
     def ack(self, message) -> None:
-        if not self._settle(message, "ack"):
+        if message.__dict__.pop(HAND_BACK_ATTRIBUTE, False):
+            self._hand_back(message)
+        elif not self._settle(message, "ack"):
             super().ack(message)
 
     def nack(self, message) -> None:
         if not self._settle(message, "nack"):
             super().nack(message)
 
-    def _settle(self, message, settle: str) -> bool:
-        """Ack or nack with the riders' writes in one round trip; False if there are none.
+    def _hand_back(self, message) -> None:
+        """Put a message its worker did not run back on its queue (it keeps its id and body)."""
+        try:
+            self.broker.do_requeue(self.queue_name, message.options["redis_message_id"])
+        except redis.ConnectionError as error:
+            raise ConnectionClosed(error) from None
+        finally:
+            self.queued_message_ids.discard(message.message_id)
 
-        The riders stay on the message until they are sent, so that Dramatiq's retry of an ack
-        that lost its connection carries them again.
+    def _settle(self, message, settle: str) -> bool:
+        """The riders' writes, then the ack or nack, in one round trip; False if there are none.
+
+        The writes go first: if the connection is cut between them, the message is redelivered
+        and its record already says how it ended; if a write is refused while the ack lands,
+        upkeep resolves the task (monitoring/upkeep.py). The riders stay on the message until
+        they are sent, so that Dramatiq's retry of an ack that lost its connection carries them
+        again. Whatever Redis answers, the message's prefetch slot is released, as Dramatiq does.
         """
         riders = message.__dict__.get(RIDERS_ATTRIBUTE)
         if not riders:
             return False
-        commands = [
+        commands, sent = self._rider_commands(message, riders, settle)
+        commands.append(
             self.broker.dispatch_command(settle, self.queue_name, message.options["redis_message_id"])
-        ]
+        )
+        try:
+            replies = self.broker.kept_connections.execute(commands)
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            raise ConnectionClosed(error) from None
+        del message.__dict__[RIDERS_ATTRIBUTE]
+        try:
+            for rider, start, count in sent:
+                try:
+                    rider.replied(settle, replies[start : start + count])
+                except Exception:
+                    logger.warning("A write of %s failed.", message.message_id, exc_info=True)
+            if isinstance(replies[-1], redis.exceptions.NoScriptError):
+                return False  # Dramatiq's own ack or nack follows, and reloads its script
+            if isinstance(replies[-1], Exception):
+                raise replies[-1]
+        finally:
+            self.queued_message_ids.discard(message.message_id)
+        return True
+
+    @staticmethod
+    def _rider_commands(message, riders: list[AckRider], settle: str) -> tuple[list[tuple], list]:
+        """Every rider's commands, and where each rider's replies will be; a rider that cannot
+        prepare its writes is left out (it never blocks the ack)."""
+        commands: list[tuple] = []
         sent = []
         for rider in riders:
             try:
@@ -160,22 +221,7 @@ class _RecordingConsumer(_RedisConsumer):
                 continue
             sent.append((rider, len(commands), len(rider_commands)))
             commands += rider_commands
-        try:
-            replies = self.broker.kept_connections.execute(commands)
-        except (redis.ConnectionError, redis.TimeoutError) as error:
-            raise ConnectionClosed(error) from None
-        del message.__dict__[RIDERS_ATTRIBUTE]
-        for rider, start, count in sent:
-            try:
-                rider.replied(settle, replies[start : start + count])
-            except Exception:
-                logger.warning("A write of %s failed.", message.message_id, exc_info=True)
-        if isinstance(replies[0], redis.exceptions.NoScriptError):
-            return False  # Dramatiq's own ack or nack follows, and reloads its script
-        if isinstance(replies[0], Exception):
-            raise replies[0]
-        self.queued_message_ids.discard(message.message_id)
-        return True
+        return commands, sent
 
 
 class JobdeckBroker(RecordingRedisBroker):

@@ -12,10 +12,8 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
@@ -23,6 +21,9 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs.platform.errors import JobdeckError, ServiceUnavailable, StorageError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 #: The Alembic environment; found from this file so no current directory or alembic.ini is needed.
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -105,11 +106,17 @@ def upgrade(database_url: str | URL, revision: str = "head") -> None:
         check_connection(engine)
     finally:
         engine.dispose()
+    # Alembic only runs for `jobdeck db upgrade`; imported at the top it would load (and log) its
+    # plugins in every worker, web and scheduler process.
+    from alembic import command
+
     command.upgrade(alembic_config(url), revision)
 
 
 def alembic_config(database_url: str | URL) -> Config:
     """Build the Alembic Config in code: the packaged migrations folder and the given database."""
+    from alembic.config import Config  # heavy, and only migrations need it (see upgrade)
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     # ConfigParser interpolates "%", which URL-encoded passwords contain.

@@ -10,6 +10,8 @@ jobdeck's own keys (``P`` is PREFIX, ``jobdeck:``)::
     P history:actor:<actor>           ZSET    the same, one per actor
     P history:queue:<queue>           ZSET    the same, one per queue
     P history:state:<state>           ZSET    task ids in each state, scored by enqueue time
+    P expiries                        ZSET    "<id> TAB <actor> TAB <queue>" -> its expiry time (ms);
+                                              upkeep removes expired tasks from every history index
     P failure-groups                  HASH    fingerprint -> JSON {type, message, count, first, last}
     P failure-group:<fingerprint>     ZSET    failed task ids of one fingerprint, by failure time
     P revoked:<id>                    STRING  a revocation, kept as long as the task may still run

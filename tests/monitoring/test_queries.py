@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 from datetime import UTC, datetime
 
@@ -11,7 +12,7 @@ import redis
 from jobs.platform import keys
 from jobs.runtime import start
 from monitoring.counters import roll_up, window_totals
-from monitoring.store import duration_bucket
+from monitoring.store import duration_bucket, now_ms
 from monitoring.upkeep import trim_history
 from tests.monitoring.test_recorder import finished
 
@@ -102,9 +103,46 @@ def test_stats_per_actor_come_from_counters(runtime):
 
     assert (stats["processed"], stats["succeeded"], stats["failed"]) == (6, 5, 1)
     assert stats["failure_rate"] == round(1 / 6, 4)
-    assert stats["duration_p50"] == 0.025  # the histogram bucket holding the median (20-25 ms)
-    assert stats["duration_p95"] == 5.0
+    assert stats["duration_p50"] == 0.025  # the third of six, alone in its bucket (10-25 ms): its top
+    # The 95th percentile falls in the last one's bucket (2.5-5 s), 70 % of the way up to the max.
+    assert stats["duration_p95"] == 2.85
     assert stats["duration_max"] == 3.0
+
+
+def test_p50_and_p95_are_within_a_sample_spacing_of_the_true_percentiles_and_never_above_the_max(runtime):
+    durations = list(range(30, 3001, 30))  # 100 tasks, 30 ms apart, from 30 ms to 3 s
+    for number, duration in enumerate(durations):
+        record_finished(runtime.store, f"q-{number}", duration_ms=duration)
+    true = statistics.quantiles(durations, n=100, method="inclusive")  # p50 1.515 s, p95 2.8515 s
+
+    stats = runtime.monitor.get_task_stats(window=600)["test_task"]
+
+    # A histogram keeps counts per bucket only, and interpolating spreads a bucket's tasks evenly
+    # between its bounds (capped by the max). Evenly spaced durations really are spread so: the
+    # estimate is off by less than one spacing (30 ms), against 1 s (p50) and 2.1 s (p95) before.
+    assert abs(stats["duration_p50"] - true[49] / 1000) < 0.030
+    assert abs(stats["duration_p95"] - true[94] / 1000) < 0.030
+    assert stats["duration_p50"] <= stats["duration_p95"] <= stats["duration_max"] == 3.0
+
+
+def test_percentiles_of_durations_in_one_bucket_stay_between_the_fastest_and_the_slowest(runtime):
+    durations = [2_600 + 4 * number for number in range(100)]  # all in the 2.5-5 s bucket
+    for number, duration in enumerate(durations):
+        record_finished(runtime.store, f"q-{number}", duration_ms=duration)
+    true = statistics.quantiles(durations, n=100, method="inclusive")
+
+    floored = runtime.monitor.get_task_stats(window=600)["test_task"]
+    # What record.lua keeps once it counts the fastest duration too (duration_min, beside the max).
+    bucket = keys.stats("minute", now_ms() // keys.GRANULARITIES["minute"])
+    runtime.store.client.hset(bucket, "test_task@default:duration_min", min(durations))
+    stats = runtime.monitor.get_task_stats(window=600)["test_task"]
+
+    # Without the fastest, the bucket's floor bounds them: in the bucket, below the max.
+    assert 2.5 <= floored["duration_p50"] <= floored["duration_p95"] <= floored["duration_max"] == 2.996
+    # With it, spread evenly from the fastest (2.6 s) to the slowest (2.996 s), as these are.
+    assert abs(stats["duration_p50"] - true[49] / 1000) < 0.004
+    assert abs(stats["duration_p95"] - true[94] / 1000) < 0.004
+    assert 2.6 <= stats["duration_p50"] <= stats["duration_p95"] <= stats["duration_max"] == 2.996
 
 
 def test_rolled_up_hour_counters_equal_the_minute_counters(runtime, monkeypatch):
