@@ -12,24 +12,20 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-# Runnable as a plain script from any directory: the repo root holds the jobs package.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from sqlalchemy import func, select
 
-from sqlalchemy import func, select  # noqa: E402
-
-from jobs.billing.exports.request import parse_export_request  # noqa: E402
-from jobs.billing.exports.running import run_export  # noqa: E402
-from jobs.billing.models import Bill  # noqa: E402
-from jobs.billing.seed import seed_demo  # noqa: E402
-from jobs.platform.database import make_engine, redact_url, upgrade  # noqa: E402
-from jobs.platform.storage import LocalStorage  # noqa: E402
+from jobs.billing.exports.request import parse_export_request
+from jobs.billing.exports.running import run_export
+from jobs.billing.models import Bill
+from jobs.billing.seed import seed_demo
+from jobs.platform.database import make_engine, redact_url, upgrade
+from jobs.platform.storage import LocalStorage
 
 ROWS_PER_SECOND_BAR = 100_000
 MEMORY_GROWTH_BAR_MB = 150.0

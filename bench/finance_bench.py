@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -21,12 +20,9 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-# Runnable as a plain script from any directory: the repo root holds the jobs package.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from jobs.platform.database import make_engine, upgrade  # noqa: E402
-from jobs.platform.redis_server import start_embedded_redis  # noqa: E402
-from jobs.platform.settings import load_settings  # noqa: E402
+from jobs.platform.database import make_engine, upgrade
+from jobs.platform.redis_server import start_embedded_redis
+from jobs.platform.settings import load_settings
 
 BAR_SECONDS = 2.0
 BILLS = 1_000_000
@@ -129,6 +125,10 @@ def build_database(database_url: str) -> None:
             notification_columns = ("id", "customer_id", "bill_id", "kind", "state", "dedup_key", "subject",
                                     "context", "created_at", "enqueued_at")  # fmt: skip
             insert_rows(connection, "notifications", notification_columns, reminded_rows())
+            # Those reminders reached the day-30 step, so none is owed again at the fire time.
+            insert_rows(
+                connection, "reminders_sent", ("bill_id", "kind", "step", "created_at"), reminded_steps()
+            )
             connection.exec_driver_sql("ANALYZE")
     finally:
         engine.dispose()
@@ -205,8 +205,15 @@ def reminded_rows() -> Iterator[tuple]:
     for offset in range(ALREADY_OVERDUE):
         bill_id = NEWLY_PAST_DUE + 1 + offset
         yield (offset + 1, bill_id % CUSTOMERS + 1, bill_id, "overdue", "sent",
-               f"bill:{bill_id}:overdue:2026-02-08", f"Bill INV-{bill_id:09d} is overdue", "{}",
+               f"bill:{bill_id}:overdue:30", f"Bill INV-{bill_id:09d} is overdue", "{}",
                sqlite_time(earlier), sqlite_time(earlier))  # fmt: skip
+
+
+def reminded_steps() -> Iterator[tuple]:
+    """The reminder step each already overdue bill has had (jobs.billing.notifications.policy)."""
+    earlier = sqlite_time(FIRE_TIME - timedelta(days=30))
+    for offset in range(ALREADY_OVERDUE):
+        yield (NEWLY_PAST_DUE + 1 + offset, "overdue", 30, earlier)
 
 
 if __name__ == "__main__":

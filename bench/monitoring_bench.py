@@ -172,7 +172,7 @@ def memory_per_task(redis_url: str, tasks: int = 20_000) -> float:
 
 def memory_per_result(redis_url: str, results: int = 10_000) -> float:
     """Bytes of Redis memory per no-op result kept by Dramatiq's results backend."""
-    from jobs.platform.broker import results_backend
+    from jobs.platform.results import results_backend
     from jobs.platform.settings import load_settings
     from jobs.runtime import start
 

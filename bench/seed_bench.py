@@ -7,16 +7,12 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-# Runnable as a plain script from any directory: the repo root holds the jobs package.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from jobs.billing.seed import seed_demo  # noqa: E402
-from jobs.platform.database import make_engine, upgrade  # noqa: E402
+from jobs.billing.seed import seed_demo
+from jobs.platform.database import make_engine, upgrade
 
 BAR_SECONDS = 60.0
 DEFAULT_BILLS = 1_000_000

@@ -1,22 +1,24 @@
 """The finance jobs (queue ``finance``): marking bills overdue with their reminders, and monthly revenue.
 
 Both work set-based in SQL on integer minor units and are safe to run twice: what they owe is derived
-from database state each run, and what they store is an upsert.
+from database state each run, and what they store is an upsert. Each runs under its one-at-a-time
+lock (``jobs.platform.locks``): a run that meets a live one raises LockHeld and is retried later.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import dramatiq
-from sqlalchemy import Select, exists, select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from jobs.billing.models import Bill, Notification
+from jobs.billing.models import Bill
 from jobs.billing.money import from_minor
-from jobs.billing.notifications.outbox import create_bill_reminders, dispatch_queued_notifications
+from jobs.billing.notifications.outbox import dispatch_queued_notifications
+from jobs.billing.notifications.policy import queue_overdue_reminders
 from jobs.billing.periods import Period, month_period, parse_fire_time, previous_period
 from jobs.billing.reports.figures import paid_by_currency
 from jobs.billing.reports.store import store_report
@@ -41,21 +43,20 @@ class FinanceError(PermanentError):
 
 @dramatiq.actor(queue_name=queues.FINANCE)
 def check_pending_bills(fire_time: str | None = None) -> dict[str, Any]:
-    """Mark pending bills past due at the fire time as overdue; remind each overdue bill exactly once."""
+    """Mark pending bills past due at the fire time as overdue; queue the reminder step each one is owed."""
     fired = parse_fire_time(fire_time)
-    with exclusive("check_pending_bills") as acquired:
-        if not acquired:
-            return {"skipped": "already running"}
-        runtime = current()
-        local_date = fired.astimezone(runtime.settings.timezone).date()
-        with runtime.sessions() as session:
-            marked = mark_overdue_bills(session, as_of=fired)
-            created = create_overdue_reminders(session, local_date=local_date)
-            session.commit()
-            # Past this commit a crash loses nothing: the reminders are queued rows the next
-            # run's dispatch finds (the outbox), and the bills owed one are derived again.
-            enqueued = enqueue_queued_reminders(session)
-            session.commit()
+    context = current()
+    with exclusive("check_pending_bills") as lock, context.sessions() as session:
+        marked = mark_overdue_bills(session, as_of=fired)
+        created = queue_overdue_reminders(
+            session, fire_time=fired, days=context.settings.overdue_reminder_days
+        )
+        lock.check()
+        session.commit()
+        # Past this commit a crash loses nothing: the reminders are queued rows the next
+        # run's dispatch finds (the outbox), and the steps owed are derived again.
+        enqueued = enqueue_queued_reminders(session)
+        session.commit()
     return {
         "fire_time": fired.isoformat(),
         "marked_overdue": marked,
@@ -73,19 +74,6 @@ def mark_overdue_bills(session: Session, *, as_of: datetime) -> int:
         .execution_options(synchronize_session=False)
     )
     return session.execute(statement).rowcount
-
-
-def bills_owed_an_overdue_reminder() -> Select:
-    """Ids of overdue bills that have no ``overdue`` notification at all (never reminded)."""
-    reminded = select(Notification.id).where(Notification.bill_id == Bill.id, Notification.kind == OVERDUE)
-    return select(Bill.id).where(Bill.status == OVERDUE, ~exists(reminded))
-
-
-def create_overdue_reminders(session: Session, *, local_date: date) -> int:
-    """Queue one overdue reminder for each bill owed one; return how many were created."""
-    return create_bill_reminders(
-        session, kind=OVERDUE, bill_ids=bills_owed_an_overdue_reminder(), local_date=local_date
-    )
 
 
 def enqueue_queued_reminders(session: Session) -> int:
@@ -107,16 +95,14 @@ def calculate_monthly_revenue(
     """
     settings = current().settings
     period = revenue_month(year, month, fire_time, settings.timezone)
-    with exclusive(f"calculate_monthly_revenue:{period.label}") as acquired:
-        if not acquired:
-            return {"skipped": "already running", "period_start": period.start_date.isoformat()}
-        with current().sessions() as session:
-            totals = paid_by_currency(session, period.start_utc, period.end_utc)
-            data = revenue_report_data(period, totals)
-            report_id = store_report(
-                session, kind=MONTHLY_REVENUE, period=period, language=settings.report_language, data=data
-            )
-            session.commit()
+    with exclusive(f"calculate_monthly_revenue:{period.label}") as lock, current().sessions() as session:
+        totals = paid_by_currency(session, period.start_utc, period.end_utc)
+        data = revenue_report_data(period, totals)
+        report_id = store_report(
+            session, kind=MONTHLY_REVENUE, period=period, language=settings.report_language, data=data
+        )
+        lock.check()
+        session.commit()
     return {
         "report_id": report_id,
         "period_start": period.start_date.isoformat(),

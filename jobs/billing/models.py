@@ -34,6 +34,8 @@ LOCALES = ("en", "zh-CN")
 BILL_STATUSES = ("pending", "paid", "overdue", "cancelled")
 NOTIFICATION_STATES = ("queued", "sending", "sent", "unknown", "failed")
 NOTIFICATION_KINDS = ("due_soon", "overdue", "generic")
+#: The notification kinds the reminder policy sends about a bill (jobs.billing.notifications.policy).
+BILL_REMINDER_KINDS = ("due_soon", "overdue")
 TOKEN_ROLES = ("reader", "admin")
 #: Life of an export or a backup file: written, then usable, then removed by the clean-up job.
 FILE_STATES = ("pending", "running", "ready", "failed", "expired")
@@ -129,6 +131,10 @@ class Bill(Base):
     due_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(16), default="pending")
     paid_at: Mapped[datetime | None]
+    #: When the bill was cancelled: reports count it as cancelled only in periods ending after this.
+    #: NULL on a cancelled bill means the time is unknown (cancelled before it was recorded): such a
+    #: bill counts as cancelled in every period, as it did then.
+    cancelled_at: Mapped[datetime | None]
 
     customer: Mapped[Customer] = relationship(back_populates="bills")
     payments: Mapped[list[Payment]] = relationship(back_populates="bill")
@@ -178,6 +184,29 @@ class Notification(Base):
     error: Mapped[str | None] = mapped_column(Text)
     #: When a send job for this row was last put on the queue; NULL means never (jobs.billing.notifications).
     enqueued_at: Mapped[datetime | None]
+    #: The claim of the sender that last moved the row to ``sending``: a token only it knows (every
+    #: later change of the row by it checks it), when it claimed, which process (broker id:pid) and
+    #: the message it was running. See jobs.billing.notifications.sending.
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claim_message_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class ReminderSent(Base):
+    """A step of a bill's reminder policy handed to the outbox: the record that makes it go out once.
+
+    Written with the step's notification; notification clean-up never deletes it.
+    """
+
+    __tablename__ = "reminders_sent"
+    __table_args__ = (CheckConstraint(_one_of("kind", BILL_REMINDER_KINDS), name="kind"),)
+
+    bill_id: Mapped[int] = mapped_column(ForeignKey("bills.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: The policy's step: 0 for due soon, the day of being overdue (1, 7, ...) for overdue.
+    step: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
 class Report(Base):

@@ -80,6 +80,7 @@ BILL_COLUMNS = (
     "due_at",
     "status",
     "paid_at",
+    "cancelled_at",
 )
 PAYMENT_COLUMNS = ("id", "bill_id", "customer_id", "amount_minor", "currency", "paid_at", "reference")
 
@@ -211,6 +212,7 @@ def _bill_chunks(
         )
         statuses[status] += 1
         paid_at = None
+        cancelled_at = encode_time(_cancelled_at(issued_at, due_at, now)) if status == "cancelled" else None
         if status == "paid":
             paid_at = encode_time(_draw_paid_at(rng, issued_at, due_at, now))
             payment_id += 1
@@ -236,6 +238,7 @@ def _bill_chunks(
                 encode_time(due_at),
                 status,
                 paid_at,
+                cancelled_at,
             )
         )
         if len(bill_rows) >= chunk_size:
@@ -286,6 +289,12 @@ def _draw_paid_at(rng: random.Random, issued_at: datetime, due_at: datetime, now
     """Paid some time after issue, at the latest a few weeks late, never in the future."""
     latest = min(due_at + LATE_PAYMENT_ALLOWANCE, now)
     return issued_at + timedelta(seconds=int(rng.random() * (latest - issued_at).total_seconds()))
+
+
+def _cancelled_at(issued_at: datetime, due_at: datetime, now: datetime) -> datetime:
+    """Half-way through the payment terms, never in the future; drawn from no random number, so the
+    rest of the data set is the same as before bills recorded when they were cancelled."""
+    return min(issued_at + (due_at - issued_at) / 2, now)
 
 
 def _status(draw: float, scenario: str | None, due_at: datetime, now: datetime) -> str:

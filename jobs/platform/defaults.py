@@ -29,6 +29,8 @@ DEFAULT_SMTP_RATE = 10.0
 REPORT_LANGUAGES = ("en", "zh-CN")
 DEFAULT_REPORT_LANGUAGE = "en"
 DEFAULT_BACKUP_KEEP = 7
+#: The days of being overdue on which a bill is reminded (day 1 is the first 24 hours past due).
+DEFAULT_OVERDUE_REMINDER_DAYS = (1, 7, 14, 30)
 DEFAULT_EXPORT_TTL_DAYS = 7
 DEFAULT_REPORT_FILE_TTL_DAYS = 400
 

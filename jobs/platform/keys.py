@@ -22,8 +22,9 @@ jobdeck's own keys (``P`` is PREFIX, ``jobdeck:``)::
     P workers                         ZSET    worker process id -> last heartbeat (ms)
     P worker:<id>                     HASH    host, pid, queues, threads, started_at, in_flight, done
     P claim:<name>:<n>                STRING  a once-per-period job claimed by one process (SET NX)
-    P lock:<actor>[:<period>]         STRING  one-at-a-time lock of a finance or report job (a count,
-                                              Dramatiq's ConcurrentRateLimiter), lives <= hard limit
+    P lock:<name>                     STRING  one-at-a-time lease of a finance or report job: its holder
+                                              (broker id:pid:token); lives three heartbeats, renewed
+                                              while the job runs (jobs/platform/locks.py)
     P cache:<name>                    STRING  web-process cache entries (Flask-Caching)
     P result:<queue>:<actor>:<id>     LIST    one task's result, written by Dramatiq's Redis results
                                               backend (RESULTS_NAMESPACE), kept its result TTL

@@ -64,6 +64,7 @@ class Settings:
     alert_queue_latency: float = defaults.DEFAULT_ALERT_QUEUE_LATENCY_S
     alert_scheduler_silence: float = defaults.DEFAULT_ALERT_SCHEDULER_SILENCE_S
     alerts_disabled: frozenset[str] = frozenset()
+    overdue_reminder_days: tuple[int, ...] = defaults.DEFAULT_OVERDUE_REMINDER_DAYS
 
     def with_overrides(self, **changes: object) -> Settings:
         """Return a copy with some values replaced (tests and the CLI use it)."""
@@ -148,6 +149,9 @@ def _files(env: Mapping[str, str], var_dir: Path) -> dict[str, Any]:
 
 def _mail(env: Mapping[str, str]) -> dict[str, Any]:
     return {
+        "overdue_reminder_days": _days(
+            env, "JOBDECK_OVERDUE_REMINDER_DAYS", defaults.DEFAULT_OVERDUE_REMINDER_DAYS
+        ),
         "smtp_url": _url(env, "SMTP_URL", None, ("smtp", "smtps")),
         "mail_from": env.get("JOBDECK_MAIL_FROM") or defaults.DEFAULT_MAIL_FROM,
         "smtp_rate": _positive_number(env, "JOBDECK_SMTP_RATE", defaults.DEFAULT_SMTP_RATE),
@@ -275,6 +279,19 @@ def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
 
 def _list(env: Mapping[str, str], name: str) -> list[str]:
     return [item.strip() for item in (env.get(name) or "").split(",") if item.strip()]
+
+
+def _days(env: Mapping[str, str], name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    items = _list(env, name)
+    if not items:
+        return default
+    try:
+        days = tuple(int(item) for item in items)
+    except ValueError:
+        raise SettingsError(name, f"must be whole days separated by commas, got {env[name]!r}") from None
+    if any(day < 1 for day in days) or list(days) != sorted(set(days)):
+        raise SettingsError(name, f"must be days from 1 up, ascending and each once, got {env[name]!r}")
+    return days
 
 
 def _emails(env: Mapping[str, str], name: str) -> tuple[str, ...]:

@@ -147,6 +147,22 @@ def fetch_one(runtime, text: str):
     return consumer, next(message for message in consumer if message is not None)
 
 
+def record_started_here(runtime, message) -> None:
+    """The STARTED record this process's worker thread would write for ``message``."""
+    runtime.store.record(
+        "start",
+        message.message_id,
+        {
+            "actor": "test_task",
+            "queue": "default",
+            "worker": runtime.broker.broker_id,
+            "attempt": 1,
+            "retries": 0,
+            "broker_message_id": message.options["redis_message_id"],
+        },
+    )
+
+
 class RefusedFinish:
     """A finish record Redis refuses with an error reply (here: a payload it cannot decode)."""
 
@@ -163,18 +179,7 @@ class RefusedFinish:
 
 def test_a_refused_finish_record_is_resolved_by_upkeep_not_left_started(runtime, redis_url):
     consumer, message = fetch_one(runtime, "record-refused")
-    names = {"actor": "test_task", "queue": "default"}
-    runtime.store.record(
-        "start",
-        message.message_id,
-        {
-            **names,
-            "worker": runtime.broker.broker_id,
-            "attempt": 1,
-            "retries": 0,
-            "broker_message_id": message.options["redis_message_id"],
-        },
-    )
+    record_started_here(runtime, message)
     refused = RefusedFinish(runtime, message)
     message.__dict__.setdefault("jobdeck_ack_riders", []).append(refused)
 
@@ -193,18 +198,7 @@ def test_a_refused_finish_record_is_resolved_by_upkeep_not_left_started(runtime,
 
 def test_a_running_task_is_not_resolved_as_lost(runtime, redis_url):
     consumer, message = fetch_one(runtime, "still-running")
-    names = {"actor": "test_task", "queue": "default"}
-    runtime.store.record(
-        "start",
-        message.message_id,
-        {
-            **names,
-            "worker": runtime.broker.broker_id,
-            "attempt": 1,
-            "retries": 0,
-            "broker_message_id": message.options["redis_message_id"],
-        },
-    )
+    record_started_here(runtime, message)
 
     run_upkeep(runtime.store, runtime.broker, interval=runtime.settings.heartbeat_interval)
 

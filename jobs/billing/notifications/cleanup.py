@@ -1,4 +1,8 @@
-"""Deleting sent notifications past their retention, in short transactions."""
+"""Deleting sent notifications past their retention, in short transactions.
+
+Only the e-mails go: the ``reminders_sent`` record of each reminder step stays, so a bill whose
+reminder was cleaned up is never owed that step again (jobs.billing.notifications.policy).
+"""
 
 from __future__ import annotations
 

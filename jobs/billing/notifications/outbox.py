@@ -1,16 +1,18 @@
-"""The notification outbox: reminder rows written in SQL, enqueued for sending once they commit."""
+"""The notification outbox: reminder rows written in SQL, once per policy step, enqueued once they commit."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import (
+    Insert,
     Integer,
     Select,
     String,
     case,
     cast,
     event,
+    exists,
     func,
     literal,
     literal_column,
@@ -21,12 +23,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from jobs.billing.models import Bill, Notification, UTCDateTime, utc_now
+from jobs.billing.models import BILL_REMINDER_KINDS, Bill, Notification, ReminderSent, UTCDateTime, utc_now
 from jobs.billing.money import COMMON_MINOR_EXPONENT, CURRENCIES_BY_EXPONENT
 from jobs.platform.actors import get_actor
 from jobs.platform.database import upsert_insert
 
-BILL_REMINDER_KINDS = ("due_soon", "overdue")
 #: A queued notification enqueued this long ago without being sent is enqueued again.
 REDISPATCH_AFTER = timedelta(minutes=10)
 DEFAULT_DISPATCH_BATCH_SIZE = 500
@@ -40,17 +41,48 @@ SEND_BATCH_ACTOR = "send_notification_batch"
 _PENDING_BATCHES = "jobdeck.notifications.pending_batches"
 
 
-def create_bill_reminders(session: Session, *, kind: str, bill_ids: Select, local_date: date) -> int:
-    """Queue one ``kind`` reminder per bill id ``bill_ids`` selects; return how many rows were new.
+def create_bill_reminders(
+    session: Session, *, kind: str, bill_ids: Select, step: int | ColumnElement[int]
+) -> int:
+    """Queue reminder ``step`` of ``kind`` for each bill ``bill_ids`` selects, once; return how many are new.
 
-    One INSERT ... SELECT ... ON CONFLICT DO NOTHING: the dedup key ``bill:{id}:{kind}:{local_date}``
-    makes a second call the same local day insert nothing. The context holds what the templates
-    need: bill number, amount as a decimal string, currency and due time (UTC, ISO 8601).
+    ``step`` is a number or SQL on the bill's columns (the policy's ``overdue_step``). A bill is owed the
+    step only if no step as late or later of ``kind`` is recorded for it in ``reminders_sent``; the
+    notification row (dedup key ``bill:{id}:{kind}:{step}``) and that record are written together, in
+    two INSERT ... SELECT ... ON CONFLICT DO NOTHING statements of the caller's transaction. Clean-up
+    deletes old notifications but never the record, so no step is ever sent twice. The context holds
+    what the templates need: bill number, amount as a decimal string, currency and due time (UTC).
     """
     if kind not in BILL_REMINDER_KINDS:
         raise ValueError(f"kind must be one of {', '.join(BILL_REMINDER_KINDS)}, got {kind!r}")
+    step = literal(step, Integer) if isinstance(step, int) else step
+    already = select(ReminderSent.bill_id).where(
+        ReminderSent.bill_id == Bill.id, ReminderSent.kind == kind, ReminderSent.step >= step
+    )
+    owed = (Bill.id.in_(bill_ids), step.is_not(None), ~exists(already))
+    now = utc_now()
+    created = session.execute(_insert_notifications(session, kind, step, owed, now)).rowcount
+    record = (
+        upsert_insert(session, ReminderSent)
+        .from_select(
+            ["bill_id", "kind", "step", "created_at"],
+            select(Bill.id, literal(kind, String), step, literal(now, UTCDateTime())).where(*owed),
+        )
+        .on_conflict_do_nothing(index_elements=["bill_id", "kind", "step"])
+    )
+    session.execute(record)
+    return created
+
+
+def _insert_notifications(
+    session: Session,
+    kind: str,
+    step: ColumnElement[int],
+    owed: tuple[ColumnElement[bool], ...],
+    now: datetime,
+) -> Insert:
     dialect = session.get_bind().dialect.name
-    dedup_key = "bill:" + cast(Bill.id, String) + literal(f":{kind}:{local_date.isoformat()}", String)
+    dedup_key = "bill:" + cast(Bill.id, String) + literal(f":{kind}:", String) + cast(step, String)
     prefix, _, suffix = BILL_REMINDER_SUBJECTS[kind].partition("{}")
     rows = select(
         Bill.customer_id,
@@ -66,9 +98,9 @@ def create_bill_reminders(session: Session, *, kind: str, bill_ids: Select, loca
             currency=Bill.currency,
             due_at=_utc_iso(dialect, Bill.due_at),
         ),
-        literal(utc_now(), UTCDateTime()),
-    ).where(Bill.id.in_(bill_ids))
-    statement = (
+        literal(now, UTCDateTime()),
+    ).where(*owed)
+    return (
         upsert_insert(session, Notification)
         .from_select(
             ["customer_id", "bill_id", "kind", "state", "dedup_key", "subject", "context", "created_at"], rows
@@ -77,7 +109,6 @@ def create_bill_reminders(session: Session, *, kind: str, bill_ids: Select, loca
         # SQLAlchemy only keeps an INSERT's rowcount when asked to.
         .execution_options(preserve_rowcount=True)
     )
-    return session.execute(statement).rowcount
 
 
 def dispatch_queued_notifications(session: Session, *, batch_size: int = DEFAULT_DISPATCH_BATCH_SIZE) -> int:

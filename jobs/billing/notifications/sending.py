@@ -1,7 +1,10 @@
 """Sending one notification e-mail: ``queued → sending → sent`` with compare-and-set UPDATEs.
 
-A redelivered job that finds its row ``sending`` cannot know whether the mail server took the
-message, so it marks the row ``unknown`` for a person to check instead of sending it again.
+Moving a row to ``sending`` writes a claim (:mod:`.claims`); every later UPDATE of the sender checks
+its token, so only the claim's owner records how its send went (#11). A sender that meets a row
+another live sender is sending leaves it alone and tries again later; one that meets a stale claim
+(its owner stopped) cannot know whether the mail server took the message, so it marks the row
+``unknown`` for a person to check instead of sending it again.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from email.utils import format_datetime
 from functools import cache
@@ -19,10 +22,17 @@ from zoneinfo import ZoneInfo
 from jinja2 import TemplateError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from jobs.billing import TEMPLATES_DIR
 from jobs.billing.models import LOCALES, Customer, Notification, utc_now
 from jobs.billing.money import MoneyError, format_money, to_minor
+from jobs.billing.notifications.claims import (
+    DEFAULT_CLAIM_STALE_AFTER,
+    Claimant,
+    NotificationBusy,
+    stale_reason,
+)
 from jobs.platform.context import JobContext
 from jobs.platform.errors import JobdeckError, PermanentError, TransientError
 from jobs.platform.mail import (
@@ -62,6 +72,9 @@ class NotificationSender:
       timezone(ZoneInfo): the zone dates in e-mails are shown in.
       rate_limiter(RateLimiter | None): spaces messages out; None sends as fast as the server takes them.
       templates(MailTemplates): the notification templates. Default: jobs/templates/notifications.
+      claimant(Claimant): who claims the rows it sends. Default: this process, running no message.
+      claim_stale_after(timedelta): age past which another sender's claim is stale.
+        Default DEFAULT_CLAIM_STALE_AFTER (5 minutes).
     """
 
     def __init__(
@@ -73,6 +86,8 @@ class NotificationSender:
         timezone: ZoneInfo,
         rate_limiter: RateLimiter | None = None,
         templates: MailTemplates | None = None,
+        claimant: Claimant | None = None,
+        claim_stale_after: timedelta = DEFAULT_CLAIM_STALE_AFTER,
     ) -> None:
         self.sessions = sessions
         self.transport = transport
@@ -80,6 +95,8 @@ class NotificationSender:
         self.timezone = timezone
         self.rate_limiter = rate_limiter
         self.templates = templates or default_templates()
+        self.claimant = claimant or Claimant.here()
+        self.claim_stale_after = claim_stale_after
 
     @classmethod
     def from_context(cls, context: JobContext) -> NotificationSender:
@@ -90,6 +107,7 @@ class NotificationSender:
             mail_from=settings.mail_from,
             timezone=settings.timezone,
             rate_limiter=context.rate_limiter(settings.smtp_rate),
+            claimant=Claimant.of(context),
         )
 
     def __enter__(self) -> NotificationSender:
@@ -104,7 +122,8 @@ class NotificationSender:
     def send(self, notification_id: int) -> str:
         """Send one notification unless it was already handled; return its state afterwards.
 
-        Raises MailDeferred (state back to ``queued``, retry) or PermanentError (state ``failed``).
+        Raises MailDeferred (state back to ``queued``, retry), PermanentError (state ``failed``) or
+        NotificationBusy (another live sender is sending it: retry).
         """
         found = self._load(notification_id)
         if found is None:
@@ -112,7 +131,7 @@ class NotificationSender:
             return "missing"
         notification, customer = found
         if notification.state == "sending":
-            return self._give_up_half_sent(notification_id)
+            return self._meet_claim(notification)
         if notification.state != "queued":
             return notification.state  # sent, failed or unknown: never sent again
         message = self._compose(notification, customer)
@@ -121,9 +140,19 @@ class NotificationSender:
         self.transport.open()
         if self.rate_limiter is not None:
             self.rate_limiter.wait()
-        if not self._claim(notification_id, message["Message-ID"], str(message["Subject"])):
+        claim = self.claimant.new_claim()
+        subject = str(message["Subject"])[:300]
+        if not self._move(
+            notification_id,
+            ("queued",),
+            "sending",
+            **claim,
+            message_id=message["Message-ID"],
+            subject=subject,
+            error=None,
+        ):
             return self._state_of(notification_id)
-        return self._hand_over(notification_id, message, customer.email)
+        return self._hand_over(notification_id, claim["claim_token"], message, customer.email)
 
     def send_many(self, notification_ids: Iterable[int]) -> dict[str, int]:
         """Send each notification; one failing does not stop the others. Raises at the end if any failed.
@@ -136,6 +165,9 @@ class NotificationSender:
         for notification_id in notification_ids:
             try:
                 state = self.send(notification_id)
+            except NotificationBusy as error:
+                state = "sending"
+                failures.append((notification_id, error))
             except PermanentError as error:
                 state = "failed"
                 failures.append((notification_id, error))
@@ -176,18 +208,18 @@ class NotificationSender:
             date=format_datetime(utc_now()),
         )
 
-    def _hand_over(self, notification_id: int, message, recipient: str) -> str:
+    def _hand_over(self, notification_id: int, token: str, message, recipient: str) -> str:
         name = f"notification-{notification_id}"
         try:
             self.transport.send(message, sender=self.mail_from, recipient=recipient, name=name)
         except MailDeferred as error:
-            self._move(notification_id, ("sending",), "queued", error=str(error))
+            self._settle(notification_id, token, "queued", error=str(error))
             raise
         except MailRejected as error:
-            self._move(notification_id, ("sending",), "failed", error=str(error))
+            self._settle(notification_id, token, "failed", error=str(error))
             raise
         except MailOutcomeUnknown as error:
-            self._move(notification_id, ("sending",), "unknown", error=str(error))
+            self._settle(notification_id, token, "unknown", error=str(error))
             logger.error(
                 "Notification %d may or may not have been delivered; marked unknown: %s",
                 notification_id,
@@ -196,36 +228,55 @@ class NotificationSender:
             return "unknown"
         except BaseException as error:
             # Whatever happened, the server may have the message: never risk sending it twice.
-            self._move(notification_id, ("sending",), "unknown", error=f"{type(error).__name__}: {error}")
+            self._settle(notification_id, token, "unknown", error=f"{type(error).__name__}: {error}")
             raise
-        # `unknown` too: if another delivery gave up on this row meanwhile, this one knows it went out.
-        if not self._move(notification_id, ("sending", "unknown"), "sent", error=None, sent_at=utc_now()):
-            logger.warning("Notification %d was sent but its row changed meanwhile.", notification_id)
+        self._settle(notification_id, token, "sent", error=None, sent_at=utc_now())
         return "sent"
 
-    def _give_up_half_sent(self, notification_id: int) -> str:
-        reason = (
-            "found in state sending on redelivery: the worker stopped after claiming it, "
-            "so the mail server may or may not have it; not sent again"
-        )
-        if self._move(notification_id, ("sending",), "unknown", error=reason):
-            logger.error("Notification %d %s; marked unknown for a person to check.", notification_id, reason)
+    def _settle(self, notification_id: int, token: str, to_state: str, **values: Any) -> None:
+        """Record how this sender's send went; only the claim's owner can, from ``sending`` or ``unknown``.
+
+        ``unknown`` too: a sender that judged this claim stale may have written it, but the owner
+        knows what the server answered (sent, deferred, refused).
+        """
+        owned = Notification.claim_token == token
+        if not self._move(notification_id, ("sending", "unknown"), to_state, owned, **values):
+            logger.error(
+                "Notification %d is %s, but its row no longer carries this sender's claim (deleted?).",
+                notification_id,
+                to_state,
+            )
+
+    def _meet_claim(self, notification: Notification) -> str:
+        """A row in ``sending``: its owner's to finish, unless its claim is stale; then taken over."""
+        stale = stale_reason(notification, self.claimant, self.claim_stale_after)
+        if stale is None:
+            owner = notification.claimed_by
+            raise NotificationBusy(
+                f"notification {notification.id} is being sent by {owner}; trying again later"
+            )
+        reason = f"{stale}: the mail server may or may not have it; not sent again"
+        same_claim = Notification.claim_token.is_not_distinct_from(notification.claim_token)
+        if self._move(notification.id, ("sending",), "unknown", same_claim, error=reason):
+            logger.error("Notification %d %s; marked unknown for a person to check.", notification.id, reason)
             return "unknown"
-        return self._state_of(notification_id)
+        return self._state_of(notification.id)
 
-    def _claim(self, notification_id: int, message_id: str, subject: str) -> bool:
-        return self._move(
-            notification_id, ("queued",), "sending", message_id=message_id, subject=subject[:300], error=None
-        )
-
-    def _move(self, notification_id: int, from_states: Sequence[str], to_state: str, **values: Any) -> bool:
-        """Compare-and-set: change the state only if it is still one of ``from_states``."""
+    def _move(
+        self,
+        notification_id: int,
+        from_states: Sequence[str],
+        to_state: str,
+        *conditions: ColumnElement[bool],
+        **values: Any,
+    ) -> bool:
+        """Compare-and-set: change the state only if it is one of ``from_states`` and ``conditions`` hold."""
         if "error" in values and values["error"] is not None:
             values["error"] = values["error"][:_MAX_ERROR_LENGTH]
         with self.sessions.begin() as session:
             result = session.execute(
                 update(Notification)
-                .where(Notification.id == notification_id, Notification.state.in_(from_states))
+                .where(Notification.id == notification_id, Notification.state.in_(from_states), *conditions)
                 .values(state=to_state, **values)
                 .execution_options(synchronize_session=False)
             )

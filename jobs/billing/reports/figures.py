@@ -6,8 +6,9 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from jobs.billing.models import Bill, Customer, Payment
 from jobs.billing.money import from_minor
@@ -37,9 +38,18 @@ def report_figures(session: Session, period: Period) -> dict[str, Any]:
 def _billed(start: datetime, end: datetime) -> Select:
     return (
         select(Bill.currency, func.count(), func.sum(Bill.amount_minor))
-        .where(Bill.issued_at >= start, Bill.issued_at < end, Bill.status != "cancelled")
+        .where(Bill.issued_at >= start, Bill.issued_at < end, ~cancelled_by(end))
         .group_by(Bill.currency)
     )
+
+
+def cancelled_by(end: datetime) -> ColumnElement[bool]:
+    """Whether a bill had been cancelled before ``end``: its status as of then, not today's (#13).
+
+    A cancelled bill without ``cancelled_at`` (cancelled before the time was recorded) counts as
+    cancelled in every period, as it always did.
+    """
+    return and_(Bill.status == "cancelled", or_(Bill.cancelled_at.is_(None), Bill.cancelled_at < end))
 
 
 def paid_by_currency(session: Session, start: datetime, end: datetime) -> dict[str, tuple[int, int]]:
@@ -58,7 +68,7 @@ def _overdue_as_of(end: datetime) -> Select:
     unpaid_at_end = or_(Bill.paid_at.is_(None), Bill.paid_at >= end)
     return (
         select(Bill.currency, func.count(), func.sum(Bill.amount_minor))
-        .where(Bill.status != "cancelled", Bill.due_at < end, unpaid_at_end)
+        .where(~cancelled_by(end), Bill.due_at < end, unpaid_at_end)
         .group_by(Bill.currency)
     )
 

@@ -1,4 +1,8 @@
-"""Generating a report: the period asked for, its figures, its files and its row, under a lock."""
+"""Generating a report: the period asked for, its figures, its files and its row, under a lock.
+
+The lock (``jobs.platform.locks``) keeps two runs of one period from overlapping: a run that meets a
+live one raises LockHeld and is retried; one whose holder died takes the lock over within seconds.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from jobs.billing.reports.store import store_report
 from jobs.platform.context import current
 from jobs.platform.defaults import REPORT_LANGUAGES
 from jobs.platform.errors import PermanentError
-from jobs.platform.locks import exclusive
+from jobs.platform.locks import Lease, exclusive
 from jobs.platform.storage import write_atomically
 
 #: Report kind → period kind (jobs.billing.periods).
@@ -33,10 +37,8 @@ def generate_report(
     if language not in REPORT_LANGUAGES:
         raise ReportError(f"language must be one of {', '.join(REPORT_LANGUAGES)}, got {language!r}")
     period = _requested_period(kind, period_start, fire_time, settings.timezone)
-    with exclusive(f"generate_{kind}_report:{period.start_utc:%Y-%m-%dT%H:%M}") as acquired:
-        if not acquired:
-            return {"skipped": "already running", "period_start": period.start_local.isoformat()}
-        return _generate(kind, period, language)
+    with exclusive(f"generate_{kind}_report:{period.start_utc:%Y-%m-%dT%H:%M}") as lock:
+        return _generate(kind, period, language, lock)
 
 
 def _requested_period(kind: str, period_start: str | None, fire_time: str | None, zone: ZoneInfo) -> Period:
@@ -46,7 +48,7 @@ def _requested_period(kind: str, period_start: str | None, fire_time: str | None
     return previous_period(period_kind, parse_fire_time(fire_time), zone)
 
 
-def _generate(kind: str, period: Period, language: str) -> dict[str, Any]:
+def _generate(kind: str, period: Period, language: str, lock: Lease) -> dict[str, Any]:
     runtime = current()
     settings = runtime.settings
     with runtime.sessions() as session:
@@ -75,6 +77,7 @@ def _generate(kind: str, period: Period, language: str) -> dict[str, Any]:
             html_path=str(html_path),
             expires_at=generated_at + timedelta(days=settings.report_file_ttl_days),
         )
+        lock.check()
         session.commit()
     return {
         "report_id": report_id,

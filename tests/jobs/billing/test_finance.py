@@ -12,7 +12,10 @@ from dramatiq import Message
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from jobs.billing.models import Bill, Customer, Notification, Payment, Report
+from jobs.billing.models import Bill, Customer, Notification, Payment, ReminderSent, Report
+from jobs.billing.notifications.policy import OVERDUE_REMINDER_DAYS
+from jobs.platform.errors import TransientError
+from jobs.platform.locks import LockHeld, exclusive
 from monitoring.actions import SUCCESS, TaskManager
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -128,7 +131,7 @@ def test_past_due_bills_become_overdue_and_are_reminded_once_in_batches(billing,
         statuses = dict(session.execute(select(Bill.status, func.count()).group_by(Bill.status)).all())
         key = session.scalar(select(Notification.dedup_key).where(Notification.bill_id == 1))
     assert statuses == {"overdue": PAST_DUE, "pending": 2, "paid": 1, "cancelled": 1}
-    assert key == "bill:1:overdue:2026-03-10"  # the local date in Shanghai
+    assert key == "bill:1:overdue:1"  # its first reminder step: day 1 of being overdue
     assert email_messages(redis_url) == 3  # 500 + 500 + 203 ids, not one message per bill
     assert_every_overdue_bill_reminded_exactly_once(billing.engine, redis_url)
 
@@ -153,15 +156,31 @@ def test_the_fire_time_not_the_clock_decides_what_is_past_due(billing):
     assert early["reminders_created"] == early["marked_overdue"]
 
 
-def test_next_day_only_the_newly_overdue_bills_are_reminded(billing, redis_url):
+def step_reached(due_at: datetime, fire_time: datetime) -> int | None:
+    """The policy's overdue step at ``fire_time``, worked out in Python: the last day begun."""
+    begun = [day for day in OVERDUE_REMINDER_DAYS if due_at < fire_time - timedelta(days=day - 1)]
+    return begun[-1] if begun else None
+
+
+def test_next_day_only_the_newly_overdue_bills_and_those_reaching_a_step_are_reminded(billing, redis_url):
     from jobs.billing.finance import check_pending_bills
 
     check_pending_bills.fn(fire_time=FIRE_TIME.isoformat())
-    next_day = check_pending_bills.fn(fire_time=(FIRE_TIME + timedelta(days=1)).isoformat())
+    next_fire = FIRE_TIME + timedelta(days=1)
+    next_day = check_pending_bills.fn(fire_time=next_fire.isoformat())
 
-    # The bill due exactly at FIRE_TIME and the one due a second later; none reminded yesterday again.
-    assert next_day["marked_overdue"] == next_day["reminders_created"] == next_day["reminders_enqueued"] == 2
-    assert_every_overdue_bill_reminded_exactly_once(billing.engine, redis_url)
+    # The bill due exactly at FIRE_TIME and the one due a second later (their day 1), and the bills
+    # whose day 7 or 14 began since yesterday; none is reminded of a step it had.
+    with Session(billing.engine) as session:
+        due_times = session.scalars(select(Bill.due_at).where(Bill.status == "overdue")).all()
+    new_steps = sum(
+        step_reached(due_at, next_fire) != step_reached(due_at, FIRE_TIME) for due_at in due_times
+    )
+    assert next_day["marked_overdue"] == 2
+    assert next_day["reminders_created"] == next_day["reminders_enqueued"] == new_steps == 2 + 120
+    with Session(billing.engine) as session:
+        steps = session.execute(select(ReminderSent.bill_id, ReminderSent.step)).all()
+    assert len(steps) == len(set(steps)) == PAST_DUE + new_steps
 
 
 def test_crash_between_commit_and_enqueue_is_repaired_by_the_next_run(billing, redis_url, monkeypatch):
@@ -205,15 +224,14 @@ def test_crash_after_marking_overdue_before_any_reminder_is_repaired(billing, re
     assert_every_overdue_bill_reminded_exactly_once(billing.engine, redis_url)
 
 
-def test_overlapping_runs_are_refused(billing, redis_url):
+def test_an_overlapping_run_is_retried_later_not_skipped(billing, redis_url):
     from jobs.billing.finance import check_pending_bills
-    from jobs.platform.locks import exclusive
 
-    with exclusive("check_pending_bills"):
-        skipped = check_pending_bills.fn(fire_time=FIRE_TIME.isoformat())
+    with exclusive("check_pending_bills"), pytest.raises(LockHeld, match="held by"):
+        check_pending_bills.fn(fire_time=FIRE_TIME.isoformat())
     after = check_pending_bills.fn(fire_time=FIRE_TIME.isoformat())
 
-    assert skipped == {"skipped": "already running"}
+    assert issubclass(LockHeld, TransientError)  # JobRetries tries it again later
     assert after["marked_overdue"] == PAST_DUE
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,8 +14,9 @@ from dramatiq import Message
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobs.billing.models import Bill, Customer, Notification
+from jobs.billing.models import Bill, Customer, Notification, ReminderSent
 from jobs.billing.notifications import (
+    DUE_SOON_STEP,
     NotificationSender,
     create_bill_reminders,
     delete_sent_notifications,
@@ -31,7 +32,8 @@ from tests.support.billing import DUE_AT, add_bill, add_customer
 from tests.support.smtp import smtp_server
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-LOCAL_DATE = date(2025, 3, 10)
+#: The overdue reminder step the tests queue (the policy's first day overdue).
+DAY_1 = 1
 
 
 # --- helpers ----------------------------------------------------------------------------------------
@@ -77,7 +79,7 @@ def queue_reminder(sessions: sessionmaker[Session], bill_id: int, kind: str = "o
     """Queue the reminder of one bill through the real outbox function; return its notification id."""
     with sessions.begin() as session:
         create_bill_reminders(
-            session, kind=kind, bill_ids=select(Bill.id).where(Bill.id == bill_id), local_date=LOCAL_DATE
+            session, kind=kind, bill_ids=select(Bill.id).where(Bill.id == bill_id), step=DAY_1
         )
         return session.scalar(
             select(Notification.id).where(Notification.bill_id == bill_id, Notification.kind == kind)
@@ -138,18 +140,18 @@ def test_create_bill_reminders_fills_the_template_context_and_dedups(sessions) -
         add_bill(session, customer, "INV-PAID", "1.00", "USD", status="paid")
     selected = select(Bill.id).where(Bill.status == "pending")
 
-    # When reminders are created twice the same local day
+    # When the due-soon reminders are created twice
     with sessions.begin() as session:
-        first = create_bill_reminders(session, kind="due_soon", bill_ids=selected, local_date=LOCAL_DATE)
+        first = create_bill_reminders(session, kind="due_soon", bill_ids=selected, step=DUE_SOON_STEP)
     with sessions.begin() as session:
-        second = create_bill_reminders(session, kind="due_soon", bill_ids=selected, local_date=LOCAL_DATE)
+        second = create_bill_reminders(session, kind="due_soon", bill_ids=selected, step=DUE_SOON_STEP)
 
     # Then one queued row per selected bill, with exact decimal amounts, and nothing the second time
     assert (first, second) == (3, 0)
     with sessions() as session:
         rows = {row.bill_id: row for row in session.scalars(select(Notification))}
     assert set(rows) == {usd, jpy, bhd}
-    assert rows[usd].dedup_key == f"bill:{usd}:due_soon:2025-03-10"
+    assert rows[usd].dedup_key == f"bill:{usd}:due_soon:0"
     assert rows[usd].state == "queued" and rows[usd].enqueued_at is None
     assert rows[usd].customer_id == customer.id
     assert rows[usd].subject == "Bill INV-USD is due soon"
@@ -163,26 +165,29 @@ def test_create_bill_reminders_fills_the_template_context_and_dedups(sessions) -
     assert rows[bhd].context["amount"] == "1.005"
 
 
-def test_another_kind_or_day_is_a_new_reminder(sessions) -> None:
+def test_another_kind_or_a_later_step_is_a_new_reminder_an_earlier_step_is_not(sessions) -> None:
     with sessions.begin() as session:
         add_bill(session, add_customer(session, "ada@example.com"), "INV-1")
     bills = select(Bill.id)
 
     with sessions.begin() as session:
         counts = [
-            create_bill_reminders(session, kind="due_soon", bill_ids=bills, local_date=LOCAL_DATE),
-            create_bill_reminders(session, kind="overdue", bill_ids=bills, local_date=LOCAL_DATE),
-            create_bill_reminders(
-                session, kind="overdue", bill_ids=bills, local_date=LOCAL_DATE + timedelta(days=1)
-            ),
+            create_bill_reminders(session, kind="due_soon", bill_ids=bills, step=DUE_SOON_STEP),
+            create_bill_reminders(session, kind="overdue", bill_ids=bills, step=1),
+            create_bill_reminders(session, kind="overdue", bill_ids=bills, step=14),
+            create_bill_reminders(session, kind="overdue", bill_ids=bills, step=7),  # after 14: never
+            create_bill_reminders(session, kind="overdue", bill_ids=bills, step=14),
         ]
 
-    assert counts == [1, 1, 1]
+    assert counts == [1, 1, 1, 0, 0]
+    with sessions() as session:
+        recorded = session.execute(select(ReminderSent.kind, ReminderSent.step)).all()
+    assert sorted(recorded) == [("due_soon", 0), ("overdue", 1), ("overdue", 14)]
 
 
 def test_unknown_reminder_kind_is_refused(sessions) -> None:
     with sessions() as session, pytest.raises(ValueError, match="kind must be one of"):
-        create_bill_reminders(session, kind="spam", bill_ids=select(Bill.id), local_date=LOCAL_DATE)
+        create_bill_reminders(session, kind="spam", bill_ids=select(Bill.id), step=DAY_1)
 
 
 def test_ten_thousand_reminders_are_created_in_one_statement(sessions) -> None:
@@ -191,9 +196,7 @@ def test_ten_thousand_reminders_are_created_in_one_statement(sessions) -> None:
 
     started = time.perf_counter()
     with sessions.begin() as session:
-        created = create_bill_reminders(
-            session, kind="overdue", bill_ids=select(Bill.id), local_date=LOCAL_DATE
-        )
+        created = create_bill_reminders(session, kind="overdue", bill_ids=select(Bill.id), step=DAY_1)
     elapsed = time.perf_counter() - started
 
     assert created == 10_000
@@ -215,7 +218,7 @@ def test_dispatch_enqueues_one_message_per_batch_when_the_transaction_commits(se
     # Given 1,200 queued notifications
     with sessions.begin() as session:
         add_many_bills(session, 1_200)
-        create_bill_reminders(session, kind="overdue", bill_ids=select(Bill.id), local_date=LOCAL_DATE)
+        create_bill_reminders(session, kind="overdue", bill_ids=select(Bill.id), step=DAY_1)
 
     # When they are dispatched in batches of 500
     with sessions.begin() as session:
@@ -241,7 +244,7 @@ def test_dispatch_enqueues_one_message_per_batch_when_the_transaction_commits(se
 def test_dispatch_rolled_back_sends_nothing_and_the_next_one_sends(sessions, runtime) -> None:
     with sessions.begin() as session:
         add_many_bills(session, 3)
-        create_bill_reminders(session, kind="overdue", bill_ids=select(Bill.id), local_date=LOCAL_DATE)
+        create_bill_reminders(session, kind="overdue", bill_ids=select(Bill.id), step=DAY_1)
 
     with sessions() as session:
         assert dispatch_queued_notifications(session) == 3
@@ -257,7 +260,7 @@ def test_dispatch_takes_again_rows_enqueued_long_ago_but_never_sent(sessions, ru
     # Given a queued row whose message was lost 11 minutes ago, and one enqueued a minute ago
     with sessions.begin() as session:
         add_many_bills(session, 2)
-        create_bill_reminders(session, kind="overdue", bill_ids=select(Bill.id), local_date=LOCAL_DATE)
+        create_bill_reminders(session, kind="overdue", bill_ids=select(Bill.id), step=DAY_1)
         now = datetime.now(UTC)
         session.execute(
             update(Notification)

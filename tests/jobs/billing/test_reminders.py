@@ -8,44 +8,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-from dramatiq import Message
 from sqlalchemy import select
 
 from jobs.billing.models import Notification
-from jobs.billing.notifications.actors import send_notification_batch
 from jobs.billing.reminders import send_bill_reminders
 from jobs.platform.database import make_session_factory
-from tests.jobs.conftest import started
+from tests.jobs.billing.conftest import run_queued_batches
 from tests.support.billing import add_bill, add_customer
-from tests.support.smtp import smtp_server
 
 # 09:00 on 10 March 2025 in Shanghai.
 FIRE_TIME = datetime(2025, 3, 10, 1, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def smtp():
-    with smtp_server() as server:
-        yield server
-
-
-@pytest.fixture
-def job_runtime(settings, database_url, engine, smtp):
-    """A runtime on the test's database and SMTP server, as a worker would have."""
-    yield from started(settings, database_url=database_url, smtp_url=smtp.url, smtp_rate=1000.0)
-
-
-def run_queued_batches(runtime) -> int:
-    """Take the send_notification_batch messages off the email queue and run them here; return how many."""
-    client = runtime.broker.client
-    payloads = client.hvals("dramatiq:email.msgs")
-    client.delete("dramatiq:email", "dramatiq:email.msgs")
-    for payload in payloads:
-        message = Message.decode(payload)
-        assert message.actor_name == "send_notification_batch"
-        send_notification_batch.fn(*message.args, **message.kwargs)
-    return len(payloads)
 
 
 def seed(runtime) -> dict[str, int]:
@@ -128,11 +100,17 @@ def test_a_run_whose_enqueue_was_lost_is_repaired_by_the_next_run(job_runtime, s
     assert sorted(smtp.message_id_counts().values()) == [1, 1, 1]
 
 
-def test_the_next_local_day_reminds_overdue_bills_again(job_runtime, smtp) -> None:
+def test_the_next_days_remind_no_bill_again_until_its_next_step(job_runtime, smtp) -> None:
+    # Given the bills reminded on the 10th (the overdue one on its day 5: its day-1 step)
     seed(job_runtime)
     send_bill_reminders.fn(days_ahead=3, fire_time=FIRE_TIME.isoformat())
 
+    # When the job runs on the next days
     next_day = send_bill_reminders.fn(days_ahead=3, fire_time=(FIRE_TIME + timedelta(days=1)).isoformat())
+    day_7 = send_bill_reminders.fn(days_ahead=3, fire_time=(FIRE_TIME + timedelta(days=3)).isoformat())
 
+    # Then nothing the next day (due soon is told once, day 1 was sent); on the overdue bill's day 7
+    # its day-7 reminder, and INV-3 (due in five days on the 10th) is now due soon
     assert next_day["local_date"] == "2025-03-11"
-    assert next_day["created"]["overdue"] == 1
+    assert next_day["created"] == {"due_soon": 0, "overdue": 0}
+    assert day_7["created"] == {"due_soon": 1, "overdue": 1}

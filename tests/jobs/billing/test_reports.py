@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 from jobs.billing.models import Bill, Customer, Payment, Report
 from jobs.billing.periods import PeriodError
 from jobs.billing.reports import ReportError
+from jobs.platform.errors import TransientError
+from jobs.platform.locks import LockHeld, exclusive
 from monitoring.actions import SUCCESS, TaskManager
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -166,16 +168,16 @@ def test_bad_period_or_language_fails_without_retry(jobdeck):
         assert session.scalar(select(func.count()).select_from(Report)) == 0
 
 
-def test_a_report_already_running_for_the_period_is_skipped(jobdeck):
+def test_a_report_already_running_for_the_period_is_retried_not_skipped(jobdeck):
     from jobs.billing.reports.actors import generate_daily_report
-    from jobs.platform.locks import exclusive
 
     with exclusive("generate_daily_report:2026-01-04T16:00"):
-        skipped = generate_daily_report.fn(period_start="2026-01-05")
+        with pytest.raises(LockHeld, match="held by"):
+            generate_daily_report.fn(period_start="2026-01-05")
         other_day = generate_daily_report.fn(period_start="2026-01-06")
     after = generate_daily_report.fn(period_start="2026-01-05")
 
-    assert skipped["skipped"] == "already running"
+    assert issubclass(LockHeld, TransientError)  # JobRetries tries it again later
     assert "report_id" in other_day and "report_id" in after
 
 

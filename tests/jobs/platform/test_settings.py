@@ -76,3 +76,20 @@ def test_dotenv_file_is_read_and_the_environment_wins(
 
     assert settings.timezone.key == "UTC"
     assert settings.max_retries == 7
+
+
+def test_overdue_reminder_days_default_and_override() -> None:
+    assert load_settings({}, dotenv=False).overdue_reminder_days == (1, 7, 14, 30)
+    assert load_settings(
+        {"JOBDECK_OVERDUE_REMINDER_DAYS": "1, 3,10"}, dotenv=False
+    ).overdue_reminder_days == (
+        1,
+        3,
+        10,
+    )
+
+
+@pytest.mark.parametrize("value", ["0,7", "7,1", "1,1", "one", "1,x"])
+def test_bad_overdue_reminder_days_name_the_variable(value: str) -> None:
+    with pytest.raises(SettingsError, match="JOBDECK_OVERDUE_REMINDER_DAYS"):
+        load_settings({"JOBDECK_OVERDUE_REMINDER_DAYS": value}, dotenv=False)
