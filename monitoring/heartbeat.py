@@ -28,8 +28,8 @@ class WorkerHeartbeat:
       broker(Broker): this process's broker (its id is the worker id).
       worker(dramatiq.Worker): the worker, for its queues and thread count.
       interval(float): seconds between heartbeats. Default 5.
-      scheduler_check(callable): run after each heartbeat, in a thread of its own; it claims its
-        own period, so one live worker runs it per period. Default None.
+      scheduler_check(callable): called after each heartbeat; it claims its own period, so one
+        live worker runs it per period, and returns at once. Default None.
     """
 
     def __init__(
@@ -115,15 +115,10 @@ class WorkerHeartbeat:
             self.check_scheduler()
 
     def check_scheduler(self) -> None:
-        """Run the scheduler check handed in (issue 4), in a thread of its own.
-
-        A slow webhook or mail server must never delay this worker's heartbeats.
-        """
+        """Run the scheduler check handed in (issue 4); it must return at once (it claims its
+        period and evaluates, if it won, in a thread of its own)."""
         if self.scheduler_check is None:
             return
-        threading.Thread(target=self._scheduler_check, name="jobdeck-scheduler-check", daemon=True).start()
-
-    def _scheduler_check(self) -> None:
         try:
             self.scheduler_check()
         except Exception:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -95,9 +96,19 @@ class Alerter:
         )
 
     def check_scheduler(self) -> None:
-        """The workers' check (WORKER_RULES), once per period across every worker."""
+        """The workers' check (WORKER_RULES), once per period across every worker.
+
+        The claim is one SET NX on the caller's thread; the evaluation and its sending run in a
+        thread of their own, so that a slow webhook or mail server never delays a heartbeat.
+        """
         if self.claim(WORKER_RULES):
-            self.evaluate(WORKER_RULES, claim=False)
+            threading.Thread(
+                target=self.evaluate,
+                args=(WORKER_RULES,),
+                kwargs={"claim": False},
+                name="jobdeck-scheduler-check",
+                daemon=True,
+            ).start()
 
     def claim(self, rules: Sequence[str] = SCHEDULER_RULES) -> bool:
         """Claim this period's evaluation of ``rules``; False if another process has it."""
