@@ -126,7 +126,7 @@ def middleware(settings: Settings, broker: RedisBroker, check_scheduler=None) ->
     # socket timeout would cut it short.
     results_client = redis.Redis.from_url(settings.results_redis_url, socket_timeout=None)
     return [
-        Prometheus(),
+        *([Prometheus()] if settings.worker_prometheus else []),
         # Early, so that its after hook (which forgets the current message) runs late: the
         # pipeline, retry and recorder hooks all need to know which message is being processed.
         CurrentMessage(),

@@ -139,8 +139,16 @@ class TaskStore:
 
     @staticmethod
     def _arguments(command: str, task_id: str, data: dict[str, Any]) -> list:
-        payload = json.dumps({name: value for name, value in data.items() if value is not None}, default=str)
-        return [keys.PREFIX, command, task_id, now_ms(), payload]
+        """The script's arguments: the event's data as name, value pairs of text, not one JSON
+        document, so that the script neither decodes it nor formats numbers (record.lua)."""
+        arguments: list = [keys.PREFIX, command, task_id, now_ms()]
+        for name, value in data.items():
+            if value is not None:
+                arguments += (
+                    name,
+                    value if isinstance(value, str | int | float) else json.dumps(value, default=str),
+                )
+        return arguments
 
     def checked_reply(self, command: str, task_id: str, data: dict[str, Any], reply: Any) -> Any:
         """The reply of a record sent along with other commands, as text.

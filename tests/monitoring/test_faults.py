@@ -164,14 +164,14 @@ def record_started_here(runtime, message) -> None:
 
 
 class RefusedFinish:
-    """A finish record Redis refuses with an error reply (here: a payload it cannot decode)."""
+    """A finish record Redis refuses with an error reply (here: a command the script does not know)."""
 
     def __init__(self, runtime, message) -> None:
-        self.command = runtime.store.record_command("finish", message.message_id, {"state": "SUCCESS"})
+        self.command = runtime.store.record_command("not-a-command", message.message_id, {"state": "SUCCESS"})
         self.replies: list = []
 
     def commands(self, settle):
-        return [(*self.command[:-1], "{not json")]
+        return [self.command]
 
     def replied(self, settle, replies):
         self.replies = replies

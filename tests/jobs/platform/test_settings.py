@@ -93,3 +93,20 @@ def test_overdue_reminder_days_default_and_override() -> None:
 def test_bad_overdue_reminder_days_name_the_variable(value: str) -> None:
     with pytest.raises(SettingsError, match="JOBDECK_OVERDUE_REMINDER_DAYS"):
         load_settings({"JOBDECK_OVERDUE_REMINDER_DAYS": value}, dotenv=False)
+
+
+def test_workers_serve_dramatiqs_per_process_metrics_only_when_asked(tmp_path: Path) -> None:
+    from dramatiq.brokers.redis import RedisBroker
+    from dramatiq.middleware.prometheus import Prometheus
+
+    from jobs.runtime import middleware
+
+    def has_prometheus(environ: dict[str, str]) -> bool:
+        settings = load_settings({"JOBDECK_VAR_DIR": str(tmp_path), **environ}, dotenv=False)
+        broker = RedisBroker(url="redis://127.0.0.1:1/0", middleware=[])  # builds, connects to nothing
+        return any(isinstance(each, Prometheus) for each in middleware(settings, broker))
+
+    assert not has_prometheus({})
+    assert has_prometheus({"JOBDECK_WORKER_PROMETHEUS": "on"})
+    with pytest.raises(SettingsError, match="JOBDECK_WORKER_PROMETHEUS"):
+        load_settings({"JOBDECK_WORKER_PROMETHEUS": "yes please"}, dotenv=False)
