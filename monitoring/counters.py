@@ -19,6 +19,8 @@ MINUTE = keys.GRANULARITIES["minute"]
 ROLL_UP_LAG = 2
 #: At most this many minutes are rolled up in one go (after an outage, older ones are dropped).
 MAX_ROLL_UP = 2 * 24 * 60
+#: Minutes rolled up per round trip (a first run goes through all MAX_ROLL_UP of them).
+ROLL_UP_BATCH = 200
 #: The longest window each granularity serves, in seconds.
 WINDOW_LIMITS = (("minute", 3 * 3600), ("hour", 3 * 24 * 3600), ("day", 366 * 24 * 3600))
 
@@ -66,11 +68,11 @@ Totals = dict[str, dict[str, int]]
 def roll_up(store: TaskStore) -> int:
     """Add finished minute buckets into their hour and day buckets; returns how many minutes.
 
-    One round trip reads the marker; then each minute is one script call (one round trip) that,
-    atomically in Redis, adds the minute and advances the marker, or does nothing if the marker
-    is past it already. So a roll-up run again after its process died part-way, or two upkeeps
-    that overlap (the claim is per period, and a slow one runs into the next), count each
-    minute once.
+    One round trip reads the marker; then each minute is one script call (sent ROLL_UP_BATCH to a
+    round trip) that, atomically in Redis, adds the minute and advances the marker, or does
+    nothing if the marker is past it already. So a roll-up run again after its process died
+    part-way, or two upkeeps that overlap (the claim is per period, and a slow one runs into the
+    next), count each minute once.
     """
     client = store.client
     last_minute = now_ms() // MINUTE - ROLL_UP_LAG
@@ -80,14 +82,21 @@ def roll_up(store: TaskStore) -> int:
     script = client.register_script(ROLL_UP_SCRIPT)
     ttls = [store.retention.counters[granularity] for granularity in ROLLED_INTO]
     rolled = 0
-    for minute in range(first, last_minute + 1):
-        targets = [
-            keys.stats(granularity, minute * MINUTE // keys.GRANULARITIES[granularity])
-            for granularity in ROLLED_INTO
-        ]
-        rolled += script(
-            keys=[keys.stats("minute", minute), keys.STATS_ROLLED_UP, *targets], args=[minute, *ttls]
-        )
+    minutes = range(first, last_minute + 1)
+    for batch_start in range(0, len(minutes), ROLL_UP_BATCH):
+        # In order on one connection: each call still checks the marker its predecessor set.
+        pipeline = client.pipeline(transaction=False)
+        for minute in minutes[batch_start : batch_start + ROLL_UP_BATCH]:
+            targets = [
+                keys.stats(granularity, minute * MINUTE // keys.GRANULARITIES[granularity])
+                for granularity in ROLLED_INTO
+            ]
+            script(
+                keys=[keys.stats("minute", minute), keys.STATS_ROLLED_UP, *targets],
+                args=[minute, *ttls],
+                client=pipeline,
+            )
+        rolled += sum(pipeline.execute())
     return rolled
 
 

@@ -1,7 +1,7 @@
 -- One task lifecycle event, recorded in one round trip (see monitoring/keys.py for the keys).
 --
--- ARGV[1] key prefix, ARGV[2] command, ARGV[3] task id, ARGV[4] now (ms), then the event's data
--- as name, value pairs, all text.
+-- ARGV[1] key prefix, ARGV[2] command, ARGV[3] task id, ARGV[4] now (ms), ARGV[5] the event's
+-- data: a JSON object whose values are all text.
 -- The line below is replaced by monitoring/store.py with the retention and limits, so that no
 -- call pays for decoding them.
 --
@@ -15,10 +15,7 @@
 local config = CONFIG
 local prefix, command, task_id, now_text = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now = tonumber(now_text)
-local data = {}
-for index = 5, #ARGV, 2 do
-    data[ARGV[index]] = ARGV[index + 1]
-end
+local data = cjson.decode(ARGV[5])
 
 local function text(number)
     return string.format("%d", number)

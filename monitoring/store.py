@@ -139,16 +139,10 @@ class TaskStore:
 
     @staticmethod
     def _arguments(command: str, task_id: str, data: dict[str, Any]) -> list:
-        """The script's arguments: the event's data as name, value pairs of text, not one JSON
-        document, so that the script neither decodes it nor formats numbers (record.lua)."""
-        arguments: list = [keys.PREFIX, command, task_id, now_ms()]
-        for name, value in data.items():
-            if value is not None:
-                arguments += (
-                    name,
-                    value if isinstance(value, str | int | float) else json.dumps(value, default=str),
-                )
-        return arguments
+        """The script's arguments: the event's data as one JSON object whose values are all text,
+        so that the script formats no number (record.lua)."""
+        payload = {name: _text(value) for name, value in data.items() if value is not None}
+        return [keys.PREFIX, command, task_id, now_ms(), json.dumps(payload)]
 
     def checked_reply(self, command: str, task_id: str, data: dict[str, Any], reply: Any) -> Any:
         """The reply of a record sent along with other commands, as text.
@@ -203,6 +197,15 @@ class TaskStore:
         """Claim a once-per-period duty for this process; False if another process has it."""
         period = int(time.time() // period_seconds)
         return bool(self.client.set(keys.claim(name, period), "1", nx=True, ex=period_seconds * 2))
+
+
+def _text(value: Any) -> str:
+    """A record field's value as the text the store keeps."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, default=str)
 
 
 def reply_text(reply: Any) -> Any:

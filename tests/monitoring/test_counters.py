@@ -26,9 +26,11 @@ SLOW_ROLL_UP = """
 import sys, time
 import redis
 from redis.connection import Connection
+import monitoring.counters
 from monitoring.counters import roll_up
 from monitoring.store import TaskStore
 
+monitoring.counters.ROLL_UP_BATCH = 2  # several round trips for 20 minutes, so a kill falls between
 send = Connection.send_packed_command
 def slowly(self, *args, **kwargs):
     time.sleep(0.05)

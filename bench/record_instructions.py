@@ -1,0 +1,121 @@
+"""Redis instructions per task lifecycle spent on jobdeck's record script (issue 9). Not a test.
+
+    python bench/record_instructions.py [--tasks 2000] [--tree PATH]
+
+Runs redis-server under valgrind's callgrind, records ``--tasks`` task lifecycles (enqueue,
+start, finish, as a worker sends them, in pipelines) with the record script of the source tree
+``--tree`` (default: this one; give a worktree of an older commit for a before figure), and
+prints the instructions Redis executed per lifecycle, less an empty run's. Instruction counts do
+not depend on what else the machine is doing, unlike times on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def redis_instructions(tree: Path, tasks: int) -> int:
+    """Instructions a callgrind'ed redis-server executes over ``tasks`` recorded lifecycles."""
+    work = Path(tempfile.mkdtemp(prefix="jobdeck-bench-callgrind-"))
+    output = work / "callgrind.out"
+    command = [sys.executable, __file__, "--record", str(tasks), "--tree", str(tree), "--output", str(output)]
+    subprocess.run(command, check=True)
+    summary = re.search(r"^summary: (\d+)$", output.read_text(), re.MULTILINE)
+    return int(summary.group(1))
+
+
+def record_lifecycles(tree: Path, tasks: int, output: Path) -> None:
+    """Start redis-server under callgrind, record ``tasks`` lifecycles, stop it."""
+    sys.path.insert(0, str(tree))
+    from jobs.platform.redis_server import free_port
+    from monitoring.store import TaskStore, duration_bucket
+
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={output}",
+            "redis-server",
+            "--port",
+            str(port),
+        ]
+        + ["--save", "", "--appendonly", "no", "--dir", str(output.parent)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    for _ in range(600):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.1)
+    store = TaskStore(client)
+    store.record_command("enqueue", "warm-up", {})  # loads the script
+    task_ids = [uuid.uuid4().hex for _ in range(tasks)]
+    names = {"actor": "noop", "queue": "default"}
+    events = (
+        ("enqueue", lambda task_id: {**names, "args": "[]", "kwargs": "{}"}),
+        (
+            "start",
+            lambda task_id: {
+                **names,
+                "worker": "w1",
+                "attempt": 1,
+                "retries": 0,
+                "broker_message_id": task_id,
+            },
+        ),
+        (
+            "finish",
+            lambda task_id: (
+                {**names, "state": "SUCCESS", "result": "null", "duration_ms": 3}
+                | {"bucket": duration_bucket(3), "retries": 0, "attempt": 1, "worker": "w1"}
+            ),
+        ),
+    )
+    for command, data in events:
+        for start in range(0, tasks, 200):
+            pipeline = client.pipeline(transaction=False)
+            for task_id in task_ids[start : start + 200]:
+                pipeline.execute_command(*store.record_command(command, task_id, data(task_id)))
+            pipeline.execute()
+    with contextlib.suppress(redis.ConnectionError):
+        client.shutdown(nosave=True)
+    server.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tasks", type=int, default=2000)
+    parser.add_argument("--tree", type=Path, default=ROOT)
+    parser.add_argument("--record", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.record is not None:
+        record_lifecycles(arguments.tree, arguments.record, arguments.output)
+        return
+    empty = redis_instructions(arguments.tree, 0)
+    loaded = redis_instructions(arguments.tree, arguments.tasks)
+    per_lifecycle = (loaded - empty) / arguments.tasks
+    print(f"tree: {arguments.tree.resolve()}")
+    print(f"Redis instructions per task lifecycle (enqueue + start + finish records): {per_lifecycle:,.0f}")
+
+
+if __name__ == "__main__":
+    main()
