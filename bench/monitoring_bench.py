@@ -3,9 +3,10 @@
     python bench/monitoring_bench.py throughput [--jobs 50000] [--runs 5]
     python bench/monitoring_bench.py reads [--tasks 1000000]
 
-throughput: no-op jobs through real workers (2 processes x 8 threads), jobdeck with all
-monitoring on versus plain Dramatiq with Results only, interleaved runs on one Redis; the
-figure is the ratio of median throughputs (bar >= 0.70). It also reports Redis memory per
+throughput: no-op jobs through real workers (2 processes x 8 threads), jobdeck as deployed (every
+record, counter and heartbeat on; Dramatiq's per-process Prometheus off, its default) versus
+plain Dramatiq with Results only, interleaved runs on one Redis; the
+figure is the ratio of median throughputs (bar >= 1.0). It also reports Redis memory per
 retained task.
 reads: with N task records in the store, p95 latency of one task's status, a 50-row history
 page (unfiltered, by actor, by state) and stats for all actors (bar < 20 ms each).
@@ -34,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 from jobs.platform.redis_server import free_port, start_embedded_redis  # noqa: E402
 
 BIN = Path(sys.executable).parent
-THROUGHPUT_BAR = 0.70
+#: Issue 9: jobdeck with all its monitoring at least as fast as plain Dramatiq with Results.
+THROUGHPUT_BAR = 1.0
 READ_BAR_MS = 20.0
 
 
@@ -248,7 +250,7 @@ def throughput(arguments: argparse.Namespace) -> None:
     print(f"median plain Dramatiq + Results: {plain:.0f} jobs/s")
     print(f"median jobdeck, all monitoring:  {jobdeck:.0f} jobs/s")
     verdict = "PASS" if ratio >= THROUGHPUT_BAR else "FAIL"
-    print(f"ratio {ratio:.2f} (bar >= {THROUGHPUT_BAR:.2f}, goal 0.90): {verdict}")
+    print(f"ratio {ratio:.2f} (bar >= {THROUGHPUT_BAR:.2f}): {verdict}")
     sending = {kind: statistics.median(run.enqueue_rate for run in figures[kind]) for kind in figures}
     print(
         f"sending (one producer thread): plain {sending['plain']:.0f}/s, jobdeck {sending['jobdeck']:.0f}/s, "
