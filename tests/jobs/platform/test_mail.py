@@ -120,9 +120,10 @@ def test_rate_limiter_spaces_calls_across_threads() -> None:
     for thread in threads:
         thread.join()
 
+    # The k-th call never returns before its slot, k intervals after the first; a loaded machine
+    # may wake a caller late (so two can return close together), never early.
     times.sort()
-    assert times[-1] - started >= 7 * 0.05 - 0.01
-    assert all(later - earlier >= 0.04 for earlier, later in zip(times, times[1:], strict=False))
+    assert all(at - started >= index * 0.05 - 0.01 for index, at in enumerate(times))
 
 
 def test_the_process_shares_one_limiter_per_rate(runtime) -> None:
