@@ -28,17 +28,24 @@ from dramatiq.rate_limits.backends import RedisBackend as RateLimiterBackend
 from dramatiq.results import Results
 from dramatiq_abort.backends import RedisBackend as AbortBackend
 from periodiq import PeriodiqMiddleware
+from sqlalchemy import MetaData
 
+from jobs.billing import models as billing_models
 from jobs.billing.notifications import count_unknown_notifications
+from jobs.billing.reports.catalogue import SEARCH_TABLE
 from jobs.platform import context
 from jobs.platform.aborts import RunningTaskAbort
 from jobs.platform.broker import build_broker, find_middleware, make_global
+from jobs.platform.cache import RedisCache
 from jobs.platform.results import ResultsOnAckBackend
 from jobs.platform.retries import JobRetries
 from jobs.platform.settings import Settings, load_settings
 from jobs.platform.time_limits import TimeLimits
+from monitoring import access, audit
+from monitoring.access import AccessTokens
 from monitoring.actions import TaskManager
 from monitoring.alerts import Alerter
+from monitoring.audit import AuditLog
 from monitoring.queries import TaskMonitor
 from monitoring.recorder import TaskRecorder
 from monitoring.store import Retention, TaskStore
@@ -80,6 +87,21 @@ class Runtime(context.JobContext):
         )
 
     @cached_property
+    def tokens(self) -> AccessTokens:
+        """The API tokens and their roles."""
+        return AccessTokens(self.sessions)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        """The audit log of operators' actions."""
+        return AuditLog(self.sessions)
+
+    @cached_property
+    def cache(self) -> RedisCache:
+        """Short-lived cache entries of the web process, on the broker's Redis."""
+        return RedisCache(self.broker.client)
+
+    @cached_property
     def alerter(self) -> Alerter:
         """The alert rules with the configured sinks; the billing database counts unknown mail."""
         return Alerter.from_settings(
@@ -106,6 +128,20 @@ def start(settings: Settings | None = None) -> Runtime:
     for module in ACTOR_MODULES:
         importlib.import_module(module)
     return runtime
+
+
+#: The modules that declare jobdeck's tables, all on jobs.platform.tables.Base.
+TABLE_MODULES = (billing_models, access, audit)
+
+
+def database_metadata() -> MetaData:
+    """The metadata of every jobdeck table: what the migrations must create."""
+    return TABLE_MODULES[0].Base.metadata
+
+
+def in_database_metadata(name: str | None, type_: str, parent_names: dict) -> bool:
+    """Whether Alembic compares this object: not the full-text search objects migrations add in SQL."""
+    return not (name or "").startswith(SEARCH_TABLE)
 
 
 def task_store(settings: Settings, broker: RedisBroker) -> TaskStore:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from alembic import context
 
-from jobs.billing.models import Base
 from jobs.platform.database import make_engine
+from jobs.runtime import database_metadata, in_database_metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = database_metadata()
 
 
 def run_migrations_offline() -> None:
@@ -46,6 +46,7 @@ def _run_on(connection: object) -> None:
         # SQLite cannot ALTER most things; batch mode copies the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=in_database_metadata,
     )
     with context.begin_transaction():
         context.run_migrations()

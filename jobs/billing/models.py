@@ -1,34 +1,31 @@
 """The billing tables as SQLAlchemy 2 declarative models, all on one :class:`Base`.
 
 Money is an integer ``amount_minor`` (BIGINT) plus a ``currency`` code (see :mod:`jobs.billing.money`);
-every timestamp is a :class:`UTCDateTime`. ``migrations/versions`` must create exactly this
-schema: ``tests/jobs/test_database.py`` compares the two.
+every timestamp is a :class:`~jobs.platform.tables.UTCDateTime`. ``migrations/versions`` must create exactly
+this schema with monitoring's access tables: ``tests/jobs/platform/test_database.py`` compares them.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     CHAR,
-    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
     Date,
-    DateTime,
-    Dialect,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from jobs.platform.tables import Base, one_of, utc_now
 
 LOCALES = ("en", "zh-CN")
 BILL_STATUSES = ("pending", "paid", "overdue", "cancelled")
@@ -36,71 +33,15 @@ NOTIFICATION_STATES = ("queued", "sending", "sent", "unknown", "failed")
 NOTIFICATION_KINDS = ("due_soon", "overdue", "generic")
 #: The notification kinds the reminder policy sends about a bill (jobs.billing.notifications.policy).
 BILL_REMINDER_KINDS = ("due_soon", "overdue")
-TOKEN_ROLES = ("reader", "admin")
 #: Life of an export or a backup file: written, then usable, then removed by the clean-up job.
 FILE_STATES = ("pending", "running", "ready", "failed", "expired")
-
-# Deterministic constraint names: SQLite batch migrations can only alter constraints that have names,
-# and the same names on both databases keep migrations portable.
-NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-def utc_now() -> datetime:
-    """Return the current time as an aware UTC datetime."""
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timestamp stored in UTC and always read back as an aware UTC datetime; naive input is refused."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if not isinstance(value, datetime):
-            raise ValueError(f"expected a datetime, got {type(value).__name__} {value!r}")
-        if value.tzinfo is None or value.utcoffset() is None:
-            # A naive time could be local or UTC; guessing would shift bills by hours.
-            raise ValueError(f"naive datetime {value.isoformat()} refused: pass a timezone-aware datetime")
-        value = value.astimezone(UTC)
-        if dialect.name == "sqlite":
-            # SQLite keeps text without an offset; storing UTC wall time keeps ordering correct.
-            return value.replace(tzinfo=None)
-        return value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-def _one_of(column: str, values: tuple[str, ...]) -> str:
-    quoted = ", ".join(f"'{value}'" for value in values)
-    return f"{column} IN ({quoted})"
-
-
-class Base(DeclarativeBase):
-    """The declarative base of every jobdeck table."""
-
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
 
 
 class Customer(Base):
     """A billed customer; ``locale`` picks the language of e-mails and reports."""
 
     __tablename__ = "customers"
-    __table_args__ = (CheckConstraint(_one_of("locale", LOCALES), name="locale"),)
+    __table_args__ = (CheckConstraint(one_of("locale", LOCALES), name="locale"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -116,7 +57,7 @@ class Bill(Base):
 
     __tablename__ = "bills"
     __table_args__ = (
-        CheckConstraint(_one_of("status", BILL_STATUSES), name="status"),
+        CheckConstraint(one_of("status", BILL_STATUSES), name="status"),
         CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
         # The overdue and due-soon jobs scan by status and due date.
         Index("ix_bills_status_due_at", "status", "due_at"),
@@ -162,7 +103,7 @@ class Notification(Base):
 
     __tablename__ = "notifications"
     __table_args__ = (
-        CheckConstraint(_one_of("state", NOTIFICATION_STATES), name="state"),
+        CheckConstraint(one_of("state", NOTIFICATION_STATES), name="state"),
         Index("ix_notifications_bill_id_kind", "bill_id", "kind"),
         # The outbox dispatcher looks for queued rows never enqueued, or enqueued long ago.
         Index("ix_notifications_state_enqueued_at", "state", "enqueued_at"),
@@ -200,7 +141,7 @@ class ReminderSent(Base):
     """
 
     __tablename__ = "reminders_sent"
-    __table_args__ = (CheckConstraint(_one_of("kind", BILL_REMINDER_KINDS), name="kind"),)
+    __table_args__ = (CheckConstraint(one_of("kind", BILL_REMINDER_KINDS), name="kind"),)
 
     bill_id: Mapped[int] = mapped_column(ForeignKey("bills.id"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -229,13 +170,15 @@ class Report(Base):
     html_path: Mapped[str | None] = mapped_column(String(1024))
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     expires_at: Mapped[datetime | None]
+    #: The words of the report's content, for full-text search (jobs.billing.reports.catalogue).
+    search_text: Mapped[str] = mapped_column(Text, default="")
 
 
 class Export(Base):
     """A data export file (CSV, JSON, ...) written for an operator."""
 
     __tablename__ = "exports"
-    __table_args__ = (CheckConstraint(_one_of("state", FILE_STATES), name="state"),)
+    __table_args__ = (CheckConstraint(one_of("state", FILE_STATES), name="state"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dataset: Mapped[str] = mapped_column(String(64))
@@ -254,7 +197,7 @@ class Backup(Base):
     """A database backup file and what verifying it found."""
 
     __tablename__ = "backups"
-    __table_args__ = (CheckConstraint(_one_of("state", FILE_STATES), name="state"),)
+    __table_args__ = (CheckConstraint(one_of("state", FILE_STATES), name="state"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     path: Mapped[str | None] = mapped_column(String(1024))
@@ -266,31 +209,3 @@ class Backup(Base):
     verified: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     state: Mapped[str] = mapped_column(String(16), default="pending")
-
-
-class ApiToken(Base):
-    """An API bearer token; only its SHA-256 is stored."""
-
-    __tablename__ = "api_tokens"
-    __table_args__ = (CheckConstraint(_one_of("role", TOKEN_ROLES), name="role"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(100))
-    token_hash: Mapped[str] = mapped_column(CHAR(64), unique=True)
-    role: Mapped[str] = mapped_column(String(16), default="reader")
-    created_at: Mapped[datetime] = mapped_column(default=utc_now)
-    last_used_at: Mapped[datetime | None]
-    revoked_at: Mapped[datetime | None]
-
-
-class AuditLog(Base):
-    """One operator action (who did what to which target), kept for accountability."""
-
-    __tablename__ = "audit_log"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
-    actor: Mapped[str] = mapped_column(String(100))
-    action: Mapped[str] = mapped_column(String(64))
-    target: Mapped[str | None] = mapped_column(String(200))
-    details: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -93,7 +93,7 @@ def upsert_insert(session: Session, table: Any) -> Any:
 
 def check_connection(engine: Engine) -> None:
     """Run ``SELECT 1``; raise ServiceUnavailable naming the database (without password) if it fails."""
-    with _unavailable_on_driver_error(engine.url), engine.connect() as connection:
+    with unavailable_on_driver_error(engine.url), engine.connect() as connection:
         connection.execute(text("SELECT 1"))
 
 
@@ -126,7 +126,15 @@ def alembic_config(database_url: str | URL) -> Config:
 
 
 @contextmanager
-def _unavailable_on_driver_error(url: URL) -> Iterator[None]:
+def guarded_session(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A session of ``sessions`` whose lost or refused connection raises ServiceUnavailable."""
+    with unavailable_on_driver_error(sessions.kw["bind"].url), sessions() as session:
+        yield session
+
+
+@contextmanager
+def unavailable_on_driver_error(url: URL) -> Iterator[None]:
+    """Turn a lost or refused database connection inside the block into ServiceUnavailable."""
     try:
         yield
     except OperationalError as error:

@@ -39,8 +39,20 @@ class StorageError(JobdeckError):
     """Raised when a directory jobdeck writes to cannot be created or written."""
 
 
-class UnknownTask(JobdeckError):
+class NotFound(JobdeckError):
+    """Raised when a report, export, backup, token or audit entry asked for does not exist."""
+
+
+class UnknownTask(NotFound):
     """Raised when a task id is unknown to the monitoring store (never sent, or expired)."""
+
+
+class AlreadyExists(JobdeckError):
+    """Raised when something is created under a name another live one already has."""
+
+
+class NotReady(JobdeckError):
+    """Raised when a file asked for exists but cannot be had now (an export still running, expired)."""
 
 
 class ActionRefused(JobdeckError):

@@ -25,7 +25,8 @@ jobdeck's own keys (``P`` is PREFIX, ``jobdeck:``)::
     P lock:<name>                     STRING  one-at-a-time lease of a finance or report job: its holder
                                               (broker id:pid:token); lives three heartbeats, renewed
                                               while the job runs (jobs/platform/locks.py)
-    P cache:<name>                    STRING  web-process cache entries (Flask-Caching)
+    P cache:<name>                    STRING  web-process cache entries, JSON with a TTL (cache.py)
+    P ratelimit:<flask-limiter key>   STRING  the API's rate-limit counters (flask-limiter's, per token)
     P result:<queue>:<actor>:<id>     LIST    one task's result, written by Dramatiq's Redis results
                                               backend (RESULTS_NAMESPACE), kept its result TTL
     P alert:fold:<rule>:<subject>     HASH    one alert's folding: sent_at (ms), folded (repeats since)
@@ -53,6 +54,9 @@ LOCK_PREFIX = PREFIX + "lock:"
 RESULTS_NAMESPACE = PREFIX + "result"
 #: The web process's cache entries; cleanup_cache deletes under this prefix only.
 CACHE_PREFIX = PREFIX + "cache:"
+
+#: The API's rate-limit counters (flask-limiter writes under this prefix).
+RATE_LIMIT_PREFIX = PREFIX + "ratelimit"
 
 HISTORY = PREFIX + "history"
 FAILURE_GROUPS = PREFIX + "failure-groups"
@@ -90,6 +94,10 @@ def worker(worker_id: str) -> str:
 
 def claim(name: str, period: int) -> str:
     return f"{PREFIX}claim:{name}:{period}"
+
+
+def cache(name: str) -> str:
+    return CACHE_PREFIX + name
 
 
 def broker_queue(namespace: str, queue: str) -> str:

@@ -23,10 +23,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from jobs.billing.models import BILL_REMINDER_KINDS, Bill, Notification, ReminderSent, UTCDateTime, utc_now
+from jobs.billing.models import BILL_REMINDER_KINDS, Bill, Notification, ReminderSent, utc_now
 from jobs.billing.money import COMMON_MINOR_EXPONENT, CURRENCIES_BY_EXPONENT
 from jobs.platform.actors import get_actor
 from jobs.platform.database import upsert_insert
+from jobs.platform.tables import UTCDateTime
 
 #: A queued notification enqueued this long ago without being sent is enqueued again.
 REDISPATCH_AFTER = timedelta(minutes=10)

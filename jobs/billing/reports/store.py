@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from jobs.billing.models import Report, utc_now
 from jobs.billing.periods import Period
+from jobs.billing.reports.catalogue import search_document
 from jobs.platform.database import upsert_insert
 
 
@@ -36,6 +37,7 @@ def store_report(
         "html_path": html_path,
         "created_at": utc_now(),
         "expires_at": expires_at,
+        "search_text": search_document(kind, language, period.zone.key, data),
     }
     statement = upsert_insert(session, Report).values(**values)
     unique = ("kind", "period_starts_at")

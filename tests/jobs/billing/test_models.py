@@ -11,9 +11,10 @@ from sqlalchemy import BigInteger, Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from jobs.billing.models import Bill, Customer, Notification, UTCDateTime
+from jobs.billing.models import Bill, Customer, Notification
 from jobs.billing.money import from_minor, to_minor
 from jobs.platform.database import make_session_factory
+from jobs.platform.tables import UTCDateTime
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

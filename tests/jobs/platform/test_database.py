@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 
-from jobs.billing.models import Base, Customer, utc_now
+from jobs.billing.models import Customer, utc_now
 from jobs.platform.database import (
     alembic_config,
     check_connection,
@@ -22,14 +22,17 @@ from jobs.platform.database import (
     upgrade,
 )
 from jobs.platform.errors import ServiceUnavailable, StorageError
+from jobs.runtime import database_metadata, in_database_metadata
 
 UNREACHABLE_URL = "postgresql://billing:s3cr3t-pa55@127.0.0.1:1/jobdeck"
 
 
 def test_migrations_create_exactly_the_models(engine: Engine) -> None:
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        differences = compare_metadata(context, Base.metadata)
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": in_database_metadata}
+        )
+        differences = compare_metadata(context, database_metadata())
         current = context.get_current_revision()
 
     assert differences == []
