@@ -1,7 +1,8 @@
 """GET /metrics: the cluster's figures from the monitoring store, for Prometheus to scrape.
 
-A plain Flask blueprint, not in the OpenAPI document: it answers Prometheus's text format,
-not JSON. Extra figures (the schedule lag, once the store records schedules) are added with
+A plain Flask route, not in the OpenAPI document: it answers Prometheus's text format,
+not JSON. Open, unless ``JOBDECK_METRICS_TOKEN_REQUIRED`` asks for a (viewer) token. Extra
+figures (the schedule lag, once the store records schedules) are added with
 ``app.extensions["jobdeck_metrics"].collector.add_source(...)`` or the METRICS_SOURCES setting.
 """
 
@@ -9,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, Flask, Response, current_app
+from flask import Flask, Response, current_app
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
 
+from api.auth import auth
+from monitoring.access import VIEWER
 from monitoring.metrics import ClusterCollector
-
-blueprint = Blueprint("metrics", __name__)
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,10 @@ def init_app(app: Flask) -> None:
     registry = CollectorRegistry()
     registry.register(collector)
     app.extensions["jobdeck_metrics"] = Metrics(collector, registry)
-    app.register_blueprint(blueprint)
+    view = auth.login_required(role=VIEWER)(metrics) if runtime.settings.metrics_token_required else metrics
+    app.add_url_rule("/metrics", "metrics", view)
 
 
-@blueprint.get("/metrics")
 def metrics() -> Response:
     """Serve the cluster's figures; 503 in the one error shape if Redis is down."""
     body = generate_latest(current_app.extensions["jobdeck_metrics"].registry)

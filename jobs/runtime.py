@@ -33,7 +33,7 @@ from sqlalchemy import MetaData
 from jobs.billing import models as billing_models
 from jobs.billing.notifications import count_unknown_notifications
 from jobs.billing.reports.catalogue import SEARCH_TABLE
-from jobs.platform import context
+from jobs.platform import context, keys
 from jobs.platform.aborts import RunningTaskAbort
 from jobs.platform.broker import build_broker, find_middleware, make_global
 from jobs.platform.cache import RedisCache
@@ -44,6 +44,7 @@ from jobs.platform.time_limits import TimeLimits
 from monitoring import access, audit
 from monitoring.access import AccessTokens
 from monitoring.actions import TaskManager
+from monitoring.actors import ActorRecord, describe_actors
 from monitoring.alerts import Alerter
 from monitoring.audit import AuditLog
 from monitoring.queries import TaskMonitor
@@ -100,6 +101,22 @@ class Runtime(context.JobContext):
     def cache(self) -> RedisCache:
         """Short-lived cache entries of the web process, on the broker's Redis."""
         return RedisCache(self.broker.client)
+
+    def describe_actors(self) -> list[ActorRecord]:
+        """The registered jobs with their effective options (the configured retries and time limits)."""
+        settings = self.settings
+        return describe_actors(
+            self.broker,
+            max_retries=settings.max_retries,
+            retry_delay=settings.retry_delay,
+            soft_time_limit=settings.soft_time_limit,
+            time_limit=settings.time_limit,
+        )
+
+    @property
+    def rate_limit_prefix(self) -> str:
+        """Where the web process's rate limiter keeps its counters in the broker's Redis."""
+        return keys.RATE_LIMIT_PREFIX
 
     @cached_property
     def alerter(self) -> Alerter:

@@ -38,6 +38,8 @@ MAX_DELAY = 7 * 24 * 3600
 PURGE_BATCH = 1_000
 #: Most tasks one group action touches; run it again for more.
 MAX_GROUP_ACTION = 10_000
+#: Seconds an eta may lie in the past (the sender's clock a little behind) and still mean "now".
+ETA_TOLERANCE = 5.0
 
 
 @dataclass(frozen=True)
@@ -205,24 +207,24 @@ class TaskManager:
         self.store.record("mark", task_id, {"retried_as": message.message_id})
         return ActionOutcome(task_id, True, FAILURE, "sent again", new_task_id=message.message_id)
 
-    def revoke_many(self, task_ids: list[str], *, dry_run: bool = False) -> dict[str, int]:
+    def revoke_many(self, task_ids: list[str], *, dry_run: bool = False) -> dict[str, Any]:
         """Revoke each task still waiting or running; with ``dry_run``, only count them."""
         return self._act_on_many(task_ids, self.revoke_task, ACTIVE_STATES, dry_run)
 
-    def retry_many(self, task_ids: list[str], *, dry_run: bool = False) -> dict[str, int]:
+    def retry_many(self, task_ids: list[str], *, dry_run: bool = False) -> dict[str, Any]:
         """Retry each failed task not retried yet; with ``dry_run``, only count them."""
         return self._act_on_many(task_ids, self.retry_task, (FAILURE,), dry_run)
 
-    def retry_failure_group(self, fingerprint: str, *, dry_run: bool = False) -> dict[str, int]:
+    def retry_failure_group(self, fingerprint: str, *, dry_run: bool = False) -> dict[str, Any]:
         """Retry every failed task of one failure group (see TaskMonitor.get_failure_groups)."""
         task_ids = self.monitor.failure_group_task_ids(fingerprint, MAX_GROUP_ACTION)
         return self.retry_many(task_ids, dry_run=dry_run)
 
-    def retry_matching(self, *, dry_run: bool = False, **filters: Any) -> dict[str, int]:
+    def retry_matching(self, *, dry_run: bool = False, **filters: Any) -> dict[str, Any]:
         """Retry every failed task matching history filters (TaskMonitor.get_task_history's)."""
         return self.retry_many(self._matching({**filters, "state": FAILURE}), dry_run=dry_run)
 
-    def revoke_matching(self, *, dry_run: bool = False, **filters: Any) -> dict[str, int]:
+    def revoke_matching(self, *, dry_run: bool = False, **filters: Any) -> dict[str, Any]:
         """Revoke every waiting or running task matching history filters."""
         return self.revoke_many(self._matching(filters), dry_run=dry_run)
 
@@ -311,16 +313,17 @@ class TaskManager:
         pipeline.hdel(keys.broker_dead_messages(namespace, raw["queue"]), broker_message_id)
         pipeline.execute()
 
-    def _act_on_many(self, task_ids, action, states, dry_run: bool) -> dict[str, int]:
+    def _act_on_many(self, task_ids, action, states, dry_run: bool) -> dict[str, Any]:
+        """``matched`` and ``done`` counts, and ``task_ids``: those acted on (a dry run: those matched)."""
         eligible = [
             raw["id"]
             for raw in self.store.load_many(task_ids)
             if raw.get("state") in states and "retried_as" not in raw
         ]
         if dry_run:
-            return {"matched": len(eligible), "done": 0}
-        done = sum(1 for task_id in eligible if action(task_id).done)
-        return {"matched": len(eligible), "done": done}
+            return {"matched": len(eligible), "done": 0, "task_ids": eligible}
+        done = [task_id for task_id in eligible if action(task_id).done]
+        return {"matched": len(eligible), "done": len(done), "task_ids": done}
 
     def _purge(self, queue: str, *, dead_letters: bool) -> int:
         if queue not in self.queues:
@@ -364,8 +367,9 @@ def _delay_ms(delay: float | None, eta: datetime | None) -> int | None:
         if eta.tzinfo is None:
             raise BadArguments("eta must include its UTC offset")
         delay = eta.timestamp() - time.time()
-        if delay < 0:
-            raise BadArguments("eta is in the past")
+        if delay < -ETA_TOLERANCE:
+            raise BadArguments(f"eta is in the past (by more than {ETA_TOLERANCE:g} s)")
+        delay = max(delay, 0.0)
     if delay is None:
         return None
     if delay < 0:

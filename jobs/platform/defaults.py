@@ -15,6 +15,13 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 REDIS_URL_FILE = "redis.url"
 DEFAULT_PORT = 8000
 
+#: The REST API: requests per token (flask-limiter's notation), the largest request body, and how
+#: long a statistics window is cached.
+DEFAULT_API_READ_RATE = "1200/minute"
+DEFAULT_API_WRITE_RATE = "120/minute"
+DEFAULT_API_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_API_STATS_CACHE_S = 10
+
 DEFAULT_SOFT_TIME_LIMIT_S = 25 * 60
 DEFAULT_TIME_LIMIT_S = 30 * 60
 DEFAULT_MAX_RETRIES = 3

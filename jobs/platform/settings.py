@@ -14,6 +14,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import limits
+
 from jobs.platform import defaults
 from jobs.platform.errors import SettingsError
 from jobs.platform.queues import QUEUES
@@ -66,6 +68,11 @@ class Settings:
     alerts_disabled: frozenset[str] = frozenset()
     overdue_reminder_days: tuple[int, ...] = defaults.DEFAULT_OVERDUE_REMINDER_DAYS
     worker_prometheus: bool = False
+    api_read_rate: str = defaults.DEFAULT_API_READ_RATE
+    api_write_rate: str = defaults.DEFAULT_API_WRITE_RATE
+    api_max_body: int = defaults.DEFAULT_API_MAX_BODY_BYTES
+    api_stats_cache: float = defaults.DEFAULT_API_STATS_CACHE_S
+    metrics_token_required: bool = False
 
     def with_overrides(self, **changes: object) -> Settings:
         """Return a copy with some values replaced (tests and the CLI use it)."""
@@ -99,7 +106,24 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
         **_mail(env),
         **_monitoring(env),
         **_alerts(env),
+        **_api(env),
     )
+
+
+def _api(env: Mapping[str, str]) -> dict[str, Any]:
+    """The REST API's rate limits, body size, statistics cache and whether /metrics needs a token."""
+    return {
+        "api_read_rate": _rate(env, "JOBDECK_API_READ_RATE", defaults.DEFAULT_API_READ_RATE),
+        "api_write_rate": _rate(env, "JOBDECK_API_WRITE_RATE", defaults.DEFAULT_API_WRITE_RATE),
+        "api_max_body": _whole(
+            env, "JOBDECK_API_MAX_BODY", defaults.DEFAULT_API_MAX_BODY_BYTES, minimum=1024
+        ),
+        "api_stats_cache": _number(
+            env, "JOBDECK_API_STATS_CACHE", defaults.DEFAULT_API_STATS_CACHE_S, minimum=0
+        ),
+        "metrics_token_required": _choice(env, "JOBDECK_METRICS_TOKEN_REQUIRED", "off", ("on", "off"))
+        == "on",
+    }
 
 
 def _job_policy(env: Mapping[str, str]) -> dict[str, Any]:
@@ -209,6 +233,17 @@ def _alerts(env: Mapping[str, str]) -> dict[str, Any]:
         ),
         "alerts_disabled": _names(env, "JOBDECK_ALERTS_DISABLED", defaults.ALERT_RULES),
     }
+
+
+def _rate(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name) or default
+    try:
+        limits.parse_many(value)
+    except ValueError:
+        raise SettingsError(
+            name, f"must be rates such as '1200/minute' or '20/second;500/hour', got {value!r}"
+        ) from None
+    return value
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:

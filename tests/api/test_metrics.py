@@ -120,8 +120,7 @@ def test_metrics_answer_503_in_the_one_error_shape_when_redis_is_down(settings):
 
     assert response.status_code == 503
     error = response.get_json()["error"]
-    assert error["status"] == 503
-    assert error["code"] == "ServiceUnavailable"
+    assert error["code"] == "service_unavailable"
     assert error["message"].startswith("Redis cannot be reached")
 
 

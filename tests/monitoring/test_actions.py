@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
 
 from jobs.platform import keys
 from jobs.platform.errors import ActionRefused, BadArguments, UnknownJob, UnknownTask
+from monitoring.actions import ETA_TOLERANCE
 from tests.conftest import redis_events, wait_for
 from tests.monitoring.test_recorder import finished
 
@@ -125,9 +127,9 @@ def test_a_failure_group_is_retried_as_one_with_a_dry_run_first(runtime, start_w
     again = runtime.manager.retry_many(task_ids, dry_run=True)
 
     assert group.count == 3
-    assert dry == {"matched": 3, "done": 0}
-    assert real == {"matched": 3, "done": 3}
-    assert again == {"matched": 0, "done": 0}
+    assert dry == {"matched": 3, "done": 0, "task_ids": task_ids}
+    assert real == {"matched": 3, "done": 3, "task_ids": task_ids}
+    assert again == {"matched": 0, "done": 0, "task_ids": []}
     for message in messages:
         retried_as = runtime.monitor.get_task_status(message.message_id).retried_as
         assert finished(runtime, retried_as).status == "SUCCESS"
@@ -158,10 +160,21 @@ def test_tasks_matching_a_history_filter_are_revoked_after_a_dry_run(runtime):
     dry = runtime.manager.revoke_matching(queue="reports", dry_run=True)
     real = runtime.manager.revoke_matching(queue="reports")
 
-    assert dry == {"matched": 3, "done": 0}
-    assert real == {"matched": 3, "done": 3}
+    newest_first = [message.message_id for message in reversed(reports)]
+    assert dry == {"matched": 3, "done": 0, "task_ids": newest_first}
+    assert real == {"matched": 3, "done": 3, "task_ids": newest_first}
     assert {runtime.monitor.get_task_status(m.message_id).status for m in reports} == {"REVOKED"}
     assert runtime.monitor.get_task_status(other.message_id).status == "PENDING"
+
+
+def test_an_eta_a_moment_ago_means_now_and_one_long_past_is_refused(runtime):
+    moment_ago = datetime.now(UTC) - timedelta(seconds=ETA_TOLERANCE / 2)
+
+    sent = runtime.manager.send_task("test_task", ["now"], eta=moment_ago)
+
+    assert runtime.monitor.get_task_status(sent.message_id).status == "PENDING"
+    with pytest.raises(BadArguments, match="eta is in the past"):
+        runtime.manager.send_task("test_task", ["late"], eta=moment_ago - timedelta(seconds=ETA_TOLERANCE))
 
 
 def test_get_result_waits_for_the_result_or_says_not_finished(runtime, start_worker):
