@@ -193,6 +193,9 @@ class TaskManager:
             raise UnknownTask(f"no task {task_id!r} is known (never sent, or past its retention)")
         if raw.get("state") != FAILURE or "message" not in raw:
             raise ActionRefused(f"only a failed task can be retried; {task_id} is {raw.get('state')}")
+        if raw.get("retried_as"):
+            # A client repeating its request (a lost answer) must not send the task a third time.
+            raise ActionRefused(f"{task_id} was retried already, as {raw['retried_as']}")
         original = json.loads(raw["message"])
         message = dramatiq.Message(
             queue_name=original["queue_name"],

@@ -67,7 +67,9 @@ class TaskSchema(Schema):
         fields.String, attribute="parent_id", metadata={"description": "The task that sent it"}
     )
     pipeline = fields.List(
-        fields.String(), allow_none=True, metadata={"description": "Ids of the steps after it"}
+        fields.String(),
+        allow_none=True,
+        metadata={"description": "The jobs of the pipeline's steps after it"},
     )
     group_id = _nullable(fields.String)
     retry_of = _nullable(fields.String)

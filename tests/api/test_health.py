@@ -1,4 +1,4 @@
-"""/healthz answers while the process runs; /readyz says whether Redis and the database answer (503 if not)."""
+"""/healthz answers while the process runs; /readyz whether Redis and the database answer (503 if not)."""
 
 from __future__ import annotations
 

@@ -112,6 +112,8 @@ def test_a_dead_lettered_failure_is_retried_from_its_original_message(runtime, s
     assert _dead_letters(runtime) == 0
     with pytest.raises(ActionRefused):
         runtime.manager.retry_task(outcome.new_task_id)
+    with pytest.raises(ActionRefused, match="retried already"):
+        runtime.manager.retry_task(message.message_id)
 
 
 def test_a_failure_group_is_retried_as_one_with_a_dry_run_first(runtime, start_worker, redis_url):
