@@ -10,8 +10,9 @@ from api.cli.demo import demo_group
 from api.cli.main import main
 from api.cli.redis import redis_group
 from api.cli.tasks import send_command
+from api.cli.tokens import tokens_group
 
-for command in (send_command, db_group, demo_group, redis_group):
+for command in (send_command, db_group, demo_group, redis_group, tokens_group):
     main.add_command(command)
 
 __all__ = ["main"]
