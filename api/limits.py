@@ -37,7 +37,8 @@ def exempt() -> bool:
 
 
 def on_breach(limit: RequestLimit):
-    retry_after = max(1, math.ceil(limit.reset_at - time.time()))
+    # window[0] is when the window resets (reset_at rounds it up by a second more).
+    retry_after = max(1, math.ceil(limit.window[0] - time.time()))
     response = error_response(
         429, "too_many_requests", f"rate limit of {limit.limit} reached; try again in {retry_after} s"
     )
