@@ -29,7 +29,7 @@ class Exports(MethodView):
             return {"exports": page.exports, "next_cursor": page.next_cursor}
 
 
-@blueprint.route("/<int:export_id>/download/")
+@blueprint.route("/<int(min=1, max=2147483647):export_id>/download/")
 class ExportDownload(MethodView):
     @viewer
     @blueprint.doc(responses=download_response(*MEDIA_TYPES.values()))

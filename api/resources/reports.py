@@ -34,7 +34,7 @@ class Reports(MethodView):
             return {"reports": page.reports, "next_cursor": page.next_cursor}
 
 
-@blueprint.route("/<int:report_id>/download/")
+@blueprint.route("/<int(min=1, max=2147483647):report_id>/download/")
 class ReportDownload(MethodView):
     @viewer
     @blueprint.arguments(ReportDownloadQuerySchema, location="query")

@@ -39,9 +39,9 @@ VIEWER_READS = {
     "/api/core/workers/queues/",
     "/api/core/actors/",
     "/api/core/reports/",
-    "/api/core/reports/<int:report_id>/download/",
+    "/api/core/reports/<int(min=1, max=2147483647):report_id>/download/",
     "/api/core/exports/",
-    "/api/core/exports/<int:export_id>/download/",
+    "/api/core/exports/<int(min=1, max=2147483647):export_id>/download/",
 }
 PATH_VALUES = {
     "<task_id>": "no-such-task",
