@@ -5,6 +5,8 @@ The endpoints come from app.url_map, so a new endpoint fails this test until it 
 
 from __future__ import annotations
 
+import re
+
 from api import create_app
 
 #: Open to all: liveness, readiness, metrics (by default), the OpenAPI document and its page.
@@ -43,11 +45,13 @@ VIEWER_READS = {
     "/api/core/exports/",
     "/api/core/exports/<int(min=1, max=2147483647):export_id>/download/",
 }
+#: A value for each path variable, by name.
 PATH_VALUES = {
-    "<task_id>": "no-such-task",
-    "<name>": "default",
-    "<int:report_id>": "1",
-    "<int:export_id>": "1",
+    "task_id": "no-such-task",
+    "name": "default",
+    "report_id": "1",
+    "export_id": "1",
+    "filename": "swagger-ui.css",
 }
 REFUSED = ("none", "bad", "revoked", "expired")
 
@@ -64,9 +68,8 @@ def endpoints(app) -> list[tuple[str, str]]:
 
 
 def concrete(rule: str) -> str:
-    for placeholder, value in PATH_VALUES.items():
-        rule = rule.replace(placeholder, value)
-    return rule.replace("<path:filename>", "swagger-ui.css")
+    """The rule with each ``<converter(...):name>`` replaced by a value for ``name``."""
+    return re.sub(r"<(?:[^<>]*:)?(\w+)>", lambda match: PATH_VALUES[match.group(1)], rule)
 
 
 def test_every_endpoint_is_classified(app):
