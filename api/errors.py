@@ -71,9 +71,6 @@ class JobdeckApi(Api):
         """Render any HTTP error (validation errors, 404, 405, 413, 429, ...) in the one shape."""
         if isinstance(error, InternalServerError):
             return self.handle_unexpected_error(error.original_exception or error)
-        if isinstance(getattr(error, "response", None), Response):
-            # Already in the one shape (the rate limiter's 429, with its Retry-After).
-            return error.response
         data = getattr(error, "data", None) or {}
         status = error.code or 500
         details = data.get("messages") or data.get("errors")
