@@ -162,9 +162,9 @@ def test_tasks_matching_a_history_filter_are_revoked_after_a_dry_run(runtime):
     dry = runtime.manager.revoke_matching(queue="reports", dry_run=True)
     real = runtime.manager.revoke_matching(queue="reports")
 
-    newest_first = [message.message_id for message in reversed(reports)]
-    assert dry == {"matched": 3, "done": 0, "task_ids": newest_first}
-    assert real == {"matched": 3, "done": 3, "task_ids": newest_first}
+    sent = sorted(message.message_id for message in reports)
+    assert (dry["matched"], dry["done"], sorted(dry["task_ids"])) == (3, 0, sent)
+    assert (real["matched"], real["done"], sorted(real["task_ids"])) == (3, 3, sent)
     assert {runtime.monitor.get_task_status(m.message_id).status for m in reports} == {"REVOKED"}
     assert runtime.monitor.get_task_status(other.message_id).status == "PENDING"
 
