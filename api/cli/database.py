@@ -6,6 +6,8 @@ import json
 
 import click
 
+from api.cli.context import audited, confirm
+from api.cli.inputs import yes_option
 from jobs.billing.backups.pruning import prune_backups
 from jobs.billing.backups.restoring import restore_backup
 from jobs.billing.backups.taking import take_backup
@@ -16,12 +18,17 @@ from jobs.platform.storage import backup_storage
 
 @click.group("db")
 def db_group() -> None:
-    """The billing database."""
+    """The billing database: migrate, back up, restore."""
 
 
 @db_group.command("upgrade")
 def db_upgrade_command() -> None:
-    """Apply every database migration (safe to run again)."""
+    """Apply every database migration (safe to run again; the Procfile's release step).
+
+    \b
+    Example:
+      jobdeck db upgrade
+    """
     settings = load_settings()
     upgrade(settings.database_url)
     click.echo(f"Database at {redact_url(settings.database_url)} is up to date.")
@@ -29,7 +36,12 @@ def db_upgrade_command() -> None:
 
 @db_group.command("backup")
 def db_backup_command() -> None:
-    """Back the database up now, verify it, and keep the newest JOBDECK_BACKUP_KEEP backups."""
+    """Back the database up now, verify it, and keep the newest JOBDECK_BACKUP_KEEP backups.
+
+    \b
+    Example:
+      jobdeck db backup
+    """
     settings = load_settings()
     engine = make_engine(settings.database_url)
     try:
@@ -42,15 +54,23 @@ def db_backup_command() -> None:
 
 @db_group.command("restore")
 @click.argument("backup_id", type=int)
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 def db_restore_command(backup_id: int, yes: bool) -> None:
-    """Replace the database's content with backup BACKUP_ID (its checksum is checked first)."""
+    """Replace the database's content with backup BACKUP_ID (its checksum is checked first).
+
+    Asks first on a terminal (add --yes in a script); written to the audit log as the operator.
+
+    \b
+    Example:
+      jobdeck backups
+      jobdeck db restore 12
+    """
     settings = load_settings()
-    if not yes:
-        click.confirm(
-            f"Replace the content of {redact_url(settings.database_url)} with backup {backup_id}?", abort=True
-        )
-    summary = restore_backup(settings, backup_id)
+    confirm(f"Replace the content of {redact_url(settings.database_url)} with backup {backup_id}?", yes)
+    # Written after the restore (the block's end), so the restored audit log keeps the entry.
+    with audited("db.restore", str(backup_id)) as action:
+        summary = restore_backup(settings, backup_id)
+        action.details["created_at"] = str(summary["created_at"])
     click.echo(
         f"Restored backup {summary['backup_id']} (taken {summary['created_at']}) into {summary['database']}."
     )

@@ -15,5 +15,10 @@ def redis_group() -> None:
 
 @redis_group.command("ensure")
 def redis_ensure_command() -> None:
-    """Print the Redis URL to use, starting an embedded server if none answers."""
+    """Print the Redis URL to use, starting an embedded server if none answers.
+
+    \b
+    Example:
+      jobdeck redis ensure
+    """
     click.echo(ensure_redis(load_settings()))

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import getpass
-import json
+from datetime import UTC, datetime
 
 import click
+from rich.text import Text
 
+from api.cli import output
+from api.cli.context import audited, runtime
+from api.cli.inputs import json_option
 from api.schemas.access import IssuedTokenSchema, TokenSchema
-from jobs.runtime import Runtime, start
 from monitoring.access import ROLES, parse_duration
-
-#: What the audit log says a command-line action came from.
-CLI_SOURCE = "cli"
-
-
-def operator() -> str:
-    """The operator's user name, for the audit log."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 @click.group("tokens")
@@ -32,18 +23,22 @@ def tokens_group() -> None:
 @click.argument("name")
 @click.option("--role", type=click.Choice(ROLES), required=True, help="viewer reads; admin also acts.")
 @click.option("--expires", "expires_text", help="Lifetime such as 90d, 12h or 2w (default: never).")
-@click.option("--json", "as_json", is_flag=True, help='Print {"name", "role", "token"}.')
+@json_option
 def create_command(name: str, role: str, expires_text: str | None, as_json: bool) -> None:
-    """Create the token NAME and print it, this once."""
+    """Create the token NAME and print it, this once.
+
+    \b
+    Example:
+      jobdeck tokens create grafana --role viewer --expires 90d
+    """
     expires_in = parse_duration(expires_text) if expires_text else None
-    runtime = start()
-    with _audited(runtime, "token.create", name) as action:
-        issued = runtime.tokens.create(name, role, expires_in)
+    with audited("token.create", name) as action:
+        issued = runtime().tokens.create(name, role, expires_in)
         action.details.update(
             role=role, expires_at=issued.expires_at.isoformat() if issued.expires_at else None
         )
     if as_json:
-        click.echo(json.dumps(IssuedTokenSchema().dump(issued)))
+        output.dump_json(IssuedTokenSchema(), issued)
         return
     expiry = f", expires {issued.expires_at:%Y-%m-%d %H:%M} UTC" if issued.expires_at else ""
     click.echo(f"Token {name} ({role}{expiry}); it is shown only now:")
@@ -51,30 +46,45 @@ def create_command(name: str, role: str, expires_text: str | None, as_json: bool
 
 
 @tokens_group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print the tokens as JSON.")
+@json_option
 def list_command(as_json: bool) -> None:
-    """List every token: name, role, created, expires, last used, revoked (never the token)."""
-    listed = TokenSchema(many=True).dump(start().tokens.list())
+    """List every token: name, role, created, expires, last used, revoked (never the token).
+
+    \b
+    Example:
+      jobdeck tokens list
+    """
+    jobdeck = runtime()
+    tokens = jobdeck.tokens.list()
     if as_json:
-        click.echo(json.dumps(listed))
+        output.dump_json(TokenSchema(), tokens, many=True)
         return
-    for token in listed:
-        state = "revoked" if token["revoked_at"] else "live"
-        click.echo(
-            f"{token['name']:<24} {token['role']:<7} {state:<8} created {token['created_at']}"
-            f"  expires {token['expires_at'] or 'never'}  last used {token['last_used_at'] or 'never'}"
+    zone, now = jobdeck.settings.timezone, datetime.now(UTC)
+    rows = output.table(
+        "Name", "Role", "State", "Created", "Expires", "Last used", caption=output.zone_caption(zone)
+    )
+    for token in tokens:
+        state = Text("revoked", style="dim") if token.revoked_at else Text("live", style="green")
+        rows.add_row(
+            token.name,
+            token.role,
+            state,
+            output.short_moment(token.created_at, zone, now=now),
+            output.short_moment(token.expires_at, zone, now=now) or "never",
+            output.short_moment(token.last_used_at, zone, now=now) or "never",
         )
+    output.print_table(rows, empty="No token exists.")
 
 
 @tokens_group.command("revoke")
 @click.argument("name")
 def revoke_command(name: str) -> None:
-    """Revoke the live token NAME (web processes refuse it within seconds)."""
-    runtime = start()
-    with _audited(runtime, "token.revoke", name):
-        runtime.tokens.revoke(name)
+    """Revoke the live token NAME (web processes refuse it within seconds).
+
+    \b
+    Example:
+      jobdeck tokens revoke grafana
+    """
+    with audited("token.revoke", name):
+        runtime().tokens.revoke(name)
     click.echo(f"Token {name} revoked.")
-
-
-def _audited(runtime: Runtime, action: str, target: str):
-    return runtime.audit.audited(actor=operator(), action=action, target=target, source=CLI_SOURCE)

@@ -9,8 +9,9 @@ import pytest
 from tests.conftest import run_jobdeck
 
 
-def assert_one_red_line(result, expected: str) -> None:
-    assert result.returncode != 0
+def assert_one_red_line(result, expected: str, status: int = 2) -> None:
+    """One line on standard error starting ``Error:`` and holding ``expected``; exit ``status``."""
+    assert result.returncode == status, (result.returncode, result.stderr)
     assert "Traceback" not in result.stderr + result.stdout
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -70,10 +71,13 @@ def test_bad_input_is_one_red_line(environment, arguments, expected):
     assert_one_red_line(run_jobdeck(environment, *arguments), expected)
 
 
-def test_unreachable_redis_is_one_red_line(environment):
-    environment = {**environment, "REDIS_URL": "redis://127.0.0.1:1/0"}
+def test_unreachable_redis_is_one_red_line_naming_the_url_without_the_password(environment):
+    environment = {**environment, "REDIS_URL": "redis://:s3cret@127.0.0.1:1/0"}
 
-    assert_one_red_line(run_jobdeck(environment, "send", "test_task"), "Redis cannot be reached")
+    result = run_jobdeck(environment, "send", "test_task")
+
+    assert_one_red_line(result, "Redis at redis://:***@127.0.0.1:1/0 cannot be reached", status=3)
+    assert "s3cret" not in result.stderr
 
 
 def test_bad_setting_is_one_red_line_naming_the_variable(environment):
@@ -89,7 +93,7 @@ def test_unreachable_database_is_one_red_line_without_the_password(environment):
 
     result = run_jobdeck(environment, "db", "upgrade")
 
-    assert_one_red_line(result, "cannot be reached")
+    assert_one_red_line(result, "cannot be reached", status=3)
     assert "hunter2" not in result.stderr
 
 
@@ -98,7 +102,9 @@ def test_unwritable_var_directory_is_one_red_line(environment, tmp_path):
     blocked.write_text("a file where a directory should be")
     environment = {**environment, "DATABASE_URL": f"sqlite:///{blocked / 'sub' / 'jobdeck.sqlite3'}"}
 
-    assert_one_red_line(run_jobdeck(environment, "db", "upgrade"), f"cannot create the directory {blocked}")
+    assert_one_red_line(
+        run_jobdeck(environment, "db", "upgrade"), f"cannot create the directory {blocked}", status=1
+    )
 
 
 def test_db_upgrade_then_seed_then_seed_again_keeps_the_data(environment):
