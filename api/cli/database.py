@@ -6,7 +6,7 @@ import json
 
 import click
 
-from api.cli.context import audited, confirm
+from api.cli.context import audited, confirm, runtime
 from api.cli.inputs import yes_option
 from jobs.billing.backups.pruning import prune_backups
 from jobs.billing.backups.restoring import restore_backup
@@ -65,7 +65,7 @@ def db_restore_command(backup_id: int, yes: bool) -> None:
       jobdeck backups
       jobdeck db restore 12
     """
-    settings = load_settings()
+    settings = runtime().settings
     confirm(f"Replace the content of {redact_url(settings.database_url)} with backup {backup_id}?", yes)
     # Written after the restore (the block's end), so the restored audit log keeps the entry.
     with audited("db.restore", str(backup_id)) as action:

@@ -71,7 +71,7 @@ def print_task(task: TaskRecord, zone: tzinfo) -> None:
             ),
             (
                 "Arguments",
-                output.compact([task.args, task.kwargs], 200) if task.args or task.kwargs else None,
+                f"{output.compact(task.args, 200)} {output.compact(task.kwargs, 200)}".strip(),
             ),
             ("Result", output.compact(task.result, 200)),
             ("Error", error),
