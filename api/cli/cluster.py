@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, tzinfo
 
 import click
 from rich.text import Text
@@ -12,10 +12,32 @@ from api.cli.context import audited, confirm, runtime
 from api.cli.inputs import json_option, yes_option
 from api.schemas.cluster import ActorSchema, PurgeOutcomeSchema, QueueSchema, WorkerSchema
 from jobs.platform.errors import BadArguments
+from monitoring.records import WorkerRecord
 
 
 def worker_state(alive: bool, stopped: bool) -> str:
     return "stopped" if stopped else "alive" if alive else "dead"
+
+
+WORKER_COLUMNS = (
+    "Worker", "Host", "PID>", "Queues", "Threads>", "In flight>", "Done>", "State", "Started",
+    "Last heartbeat",
+)  # fmt: skip
+
+
+def worker_row(worker: WorkerRecord, zone: tzinfo, now: datetime) -> list:
+    return [
+        worker.worker_id,
+        worker.host,
+        str(worker.pid),
+        ", ".join(worker.queues),
+        str(worker.threads),
+        str(worker.in_flight),
+        str(worker.done),
+        output.state_text(worker_state(worker.alive, worker.stopped)),
+        output.short_moment(worker.started_at, zone, now=now),
+        output.short_moment(worker.last_seen, zone, now=now),
+    ]
 
 
 @click.command("workers")
@@ -29,28 +51,16 @@ def workers_command(as_json: bool) -> None:
     """
     jobdeck = runtime()
     workers = jobdeck.monitor.get_worker_stats()
-    if as_json:
-        output.dump_json(WorkerSchema(), workers, many=True)
-        return
-    zone, now = jobdeck.settings.timezone, datetime.now(UTC)
-    rows = output.table(
-        "Worker", "Host", "PID>", "Queues", "Threads>", "In flight>", "Done>", "State", "Started",
-        "Last heartbeat", caption=output.zone_caption(zone, [f"{sum(w.alive for w in workers)} alive"]),
-    )  # fmt: skip
-    for worker in workers:
-        rows.add_row(
-            worker.worker_id,
-            worker.host,
-            str(worker.pid),
-            ", ".join(worker.queues),
-            str(worker.threads),
-            str(worker.in_flight),
-            str(worker.done),
-            output.state_text(worker_state(worker.alive, worker.stopped)),
-            output.short_moment(worker.started_at, zone, now=now),
-            output.short_moment(worker.last_seen, zone, now=now),
-        )
-    output.print_table(rows, empty="No worker has been seen recently.")
+    output.print_listing(
+        workers,
+        schema=WorkerSchema(),
+        as_json=as_json,
+        columns=WORKER_COLUMNS,
+        row=worker_row,
+        zone=jobdeck.settings.timezone,
+        empty="No worker has been seen recently.",
+        note=f"{sum(worker.alive for worker in workers)} alive",
+    )
 
 
 @click.command("queues")

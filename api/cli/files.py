@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import click
 from rich.text import Text
 
@@ -26,6 +24,44 @@ def file_state(state: str) -> Text:
     return Text(state, style=FILE_STATE_STYLES.get(state, ""))
 
 
+def report_row(report, zone, now) -> list:
+    return [
+        str(report.id),
+        report.kind,
+        f"{report.period_start} to {report.period_end}",
+        report.timezone,
+        report.language,
+        output.short_moment(report.created_at, zone, now=now),
+        output.short_moment(report.expires_at, zone, now=now),
+    ]
+
+
+def export_row(export, zone, now) -> list:
+    return [
+        str(export.id),
+        export.dataset,
+        export.format,
+        file_state(export.state),
+        "" if export.rows is None else str(export.rows),
+        output.size(export.size_bytes),
+        output.short_moment(export.created_at, zone, now=now),
+        output.short_moment(export.expires_at, zone, now=now),
+    ]
+
+
+def backup_row(backup, zone, now) -> list:
+    return [
+        str(backup["id"]),
+        backup["engine"],
+        file_state(backup["state"]),
+        Text("yes", style="green") if backup["verified"] else Text("no", style="yellow"),
+        output.size(backup["size_bytes"]),
+        str(sum((backup["tables"] or {}).values())),
+        (backup["sha256"] or "")[:16],
+        output.short_moment(backup["created_at"], zone, now=now),
+    ]
+
+
 @click.command("reports")
 @click.option("--kind", type=click.Choice(tuple(REPORT_PERIODS)), help="Only reports of this kind.")
 @click.option("--grep", help="Words the report's content must all hold (customer names, currencies, ...).")
@@ -43,26 +79,18 @@ def reports_command(kind: str | None, grep: str | None, limit: int, as_json: boo
     query = checked(ReportQuerySchema(), {"kind": kind, "q": grep, "limit": limit}, {"q": "--grep"})
     with jobdeck.sessions() as session, unavailable_on_driver_error(jobdeck.engine.url):
         page = list_reports(session, search=query.get("q"), kind=kind, limit=limit)
-        if as_json:
-            output.dump_json(ReportSchema(), page.reports, many=True)
-            return
-        zone, now = jobdeck.settings.timezone, datetime.now(UTC)
-        hint = output.limit_hint(len(page.reports), limit, page.next_cursor is not None, "report")
-        rows = output.table(
-            "Id>", "Kind", "Period", "Zone", "Language", "Created", "Files expire",
-            caption=output.zone_caption(zone, [hint]),
-        )  # fmt: skip
-        for report in page.reports:
-            rows.add_row(
-                str(report.id),
-                report.kind,
-                f"{report.period_start} to {report.period_end}",
-                report.timezone,
-                report.language,
-                output.short_moment(report.created_at, zone, now=now),
-                output.short_moment(report.expires_at, zone, now=now),
-            )
-    output.print_table(rows, empty="No report matches.")
+        output.print_listing(
+            page.reports,
+            schema=ReportSchema(),
+            as_json=as_json,
+            columns=("Id>", "Kind", "Period", "Zone", "Language", "Created", "Files expire"),
+            row=report_row,
+            zone=jobdeck.settings.timezone,
+            empty="No report matches.",
+            noun="report",
+            limit=limit,
+            more=page.next_cursor is not None,
+        )
 
 
 @click.command("exports")
@@ -80,27 +108,18 @@ def exports_command(state: str | None, limit: int, as_json: bool) -> None:
     checked(ExportQuerySchema(), {"state": state, "limit": limit})
     with jobdeck.sessions() as session, unavailable_on_driver_error(jobdeck.engine.url):
         page = list_exports(session, state=state, limit=limit)
-        if as_json:
-            output.dump_json(ExportSchema(), page.exports, many=True)
-            return
-        zone, now = jobdeck.settings.timezone, datetime.now(UTC)
-        hint = output.limit_hint(len(page.exports), limit, page.next_cursor is not None, "export")
-        rows = output.table(
-            "Id>", "Dataset", "Format", "State", "Rows>", "Size>", "Created", "Expires",
-            caption=output.zone_caption(zone, [hint]),
-        )  # fmt: skip
-        for export in page.exports:
-            rows.add_row(
-                str(export.id),
-                export.dataset,
-                export.format,
-                file_state(export.state),
-                "" if export.rows is None else str(export.rows),
-                output.size(export.size_bytes),
-                output.short_moment(export.created_at, zone, now=now),
-                output.short_moment(export.expires_at, zone, now=now),
-            )
-    output.print_table(rows, empty="No export matches.")
+        output.print_listing(
+            page.exports,
+            schema=ExportSchema(),
+            as_json=as_json,
+            columns=("Id>", "Dataset", "Format", "State", "Rows>", "Size>", "Created", "Expires"),
+            row=export_row,
+            zone=jobdeck.settings.timezone,
+            empty="No export matches.",
+            noun="export",
+            limit=limit,
+            more=page.next_cursor is not None,
+        )
 
 
 @click.command("backups")
@@ -118,25 +137,15 @@ def backups_command(limit: int, as_json: bool) -> None:
     jobdeck = runtime()
     with unavailable_on_driver_error(jobdeck.engine.url):
         backups = list(reversed(read_catalogue(jobdeck.engine)))
-    shown = backups[:limit]
-    if as_json:
-        output.dump_json(BackupSchema(), shown, many=True)
-        return
-    zone, now = jobdeck.settings.timezone, datetime.now(UTC)
-    hint = output.limit_hint(len(shown), limit, len(backups) > limit, "backup")
-    rows = output.table(
-        "Id>", "Engine", "State", "Verified", "Size>", "Rows>", "Checksum", "Created",
-        caption=output.zone_caption(zone, [hint]),
-    )  # fmt: skip
-    for backup in shown:
-        rows.add_row(
-            str(backup["id"]),
-            backup["engine"],
-            file_state(backup["state"]),
-            Text("yes", style="green") if backup["verified"] else Text("no", style="yellow"),
-            output.size(backup["size_bytes"]),
-            str(sum((backup["tables"] or {}).values())),
-            (backup["sha256"] or "")[:16],
-            output.short_moment(backup["created_at"], zone, now=now),
-        )
-    output.print_table(rows, empty="No backup has been taken.")
+    output.print_listing(
+        backups[:limit],
+        schema=BackupSchema(),
+        as_json=as_json,
+        columns=("Id>", "Engine", "State", "Verified", "Size>", "Rows>", "Checksum", "Created"),
+        row=backup_row,
+        zone=jobdeck.settings.timezone,
+        empty="No backup has been taken.",
+        noun="backup",
+        limit=limit,
+        more=len(backups) > limit,
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, tzinfo
 
 import click
 from rich.text import Text
@@ -17,7 +17,7 @@ from api.cli.inputs import (
     limit_option,
     parse_seconds,
 )
-from api.cli.tasks import task_table
+from api.cli.tasks import TASK_COLUMNS, task_row
 from api.resources.history import history_filters
 from api.schemas.tasks import (
     ActorStatsSchema,
@@ -26,9 +26,20 @@ from api.schemas.tasks import (
     StatsQuerySchema,
     TaskSchema,
 )
+from monitoring.records import FailureGroup
 
 #: How the command line names the API's fields in an error message.
 OPTION_NAMES = {"q": "--grep"}
+
+
+def failure_row(group: FailureGroup, zone: tzinfo, now: datetime) -> list:
+    return [
+        group.fingerprint,
+        str(group.count),
+        Text(output.compact(f"{group.error_type}: {group.error_message}", 100), style="red"),
+        output.short_moment(group.first_seen, zone, now=now),
+        output.short_moment(group.last_seen, zone, now=now),
+    ]
 
 
 @click.command("history")
@@ -48,12 +59,19 @@ def history_command(limit: int, as_json: bool, **filters: str) -> None:
     zone = jobdeck.settings.timezone
     query = checked(HistoryQuerySchema(), history_query(zone, limit=limit, **filters), OPTION_NAMES)
     page = jobdeck.monitor.get_task_history(**history_filters(query), limit=limit)
-    if as_json:
-        output.dump_json(TaskSchema(), page.tasks, many=True)
-        return
-    hint = output.limit_hint(len(page.tasks), limit, page.next_cursor is not None)
-    caption = output.zone_caption(zone, [hint or output.plural(len(page.tasks), "task")])
-    output.print_table(task_table(page.tasks, zone, caption=caption), empty="No task matches.")
+    output.print_listing(
+        page.tasks,
+        schema=TaskSchema(),
+        as_json=as_json,
+        columns=TASK_COLUMNS,
+        row=task_row,
+        zone=zone,
+        empty="No task matches.",
+        noun="task",
+        limit=limit,
+        more=page.next_cursor is not None,
+        note=output.plural(len(page.tasks), "task"),
+    )
 
 
 @click.command("failures")
@@ -70,24 +88,18 @@ def failures_command(limit: int, as_json: bool) -> None:
     """
     jobdeck = runtime()
     groups = jobdeck.monitor.get_failure_groups()
-    shown = groups[:limit]
-    if as_json:
-        output.dump_json(FailureGroupSchema(), shown, many=True)
-        return
-    zone, now = jobdeck.settings.timezone, datetime.now(UTC)
-    hint = output.limit_hint(len(shown), limit, len(groups) > limit, "group")
-    rows = output.table(
-        "Fingerprint", "Count>", "Error", "First seen", "Last seen", caption=output.zone_caption(zone, [hint])
+    output.print_listing(
+        groups[:limit],
+        schema=FailureGroupSchema(),
+        as_json=as_json,
+        columns=("Fingerprint", "Count>", "Error", "First seen", "Last seen"),
+        row=failure_row,
+        zone=jobdeck.settings.timezone,
+        empty="No failure is kept.",
+        noun="group",
+        limit=limit,
+        more=len(groups) > limit,
     )
-    for group in shown:
-        rows.add_row(
-            group.fingerprint,
-            str(group.count),
-            Text(output.compact(f"{group.error_type}: {group.error_message}", 100), style="red"),
-            output.short_moment(group.first_seen, zone, now=now),
-            output.short_moment(group.last_seen, zone, now=now),
-        )
-    output.print_table(rows, empty="No failure is kept.")
 
 
 @click.command("stats")

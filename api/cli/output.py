@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any, NoReturn
 
@@ -187,3 +187,29 @@ def size(size_bytes: int | None) -> str:
             break
         value /= 1000
     return f"{value:.1f} {unit}"
+
+
+def print_listing(
+    items: Sequence[Any],
+    *,
+    schema: Schema,
+    as_json: bool,
+    columns: Sequence[str],
+    row: Callable[[Any, tzinfo, datetime], Sequence[Any]],
+    zone: tzinfo,
+    empty: str,
+    noun: str = "row",
+    limit: int | None = None,
+    more: bool = False,
+    note: str | None = None,
+) -> None:
+    """A list as the API's JSON array, or as a table of ``row(item, zone, now)`` with how to see more."""
+    if as_json:
+        dump_json(schema, items, many=True)
+        return
+    now = datetime.now(UTC)
+    hint = limit_hint(len(items), limit, more, noun) if limit else None
+    rows = table(*columns, caption=zone_caption(zone, [hint or note]))
+    for item in items:
+        rows.add_row(*row(item, zone, now))
+    print_table(rows, empty)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
 
 import click
@@ -17,33 +16,28 @@ from api.schemas.tasks import ResultSchema, TaskSchema
 from jobs.platform.errors import BadArguments, UnknownTask
 from monitoring.records import FAILURE, REVOKED, TaskRecord
 
+#: The columns of a list of tasks (tasks, history).
+TASK_COLUMNS = ("Task id", "Job", "Queue", "State", "When", "Duration>", "Worker", "Result or error")
 
-def task_table(tasks: Sequence[TaskRecord], zone: tzinfo, *, caption: str | None = None):
-    """Tasks as a table: id, job, queue, state, when it last changed, duration, worker, outcome."""
-    now = datetime.now(UTC)
-    rows = output.table(
-        "Task id", "Job", "Queue", "State", "When", "Duration>", "Worker", "Result or error", caption=caption
-    )
-    for task in tasks:
-        state = output.state_text(task.status)
-        if task.orphaned:
-            state.append(" orphaned", style="bold red")
-        if task.status in ("STARTED", "RETRY") and task.progress is not None:
-            state.append(f" {task.progress:.0f}%")
-        outcome = (
-            f"{task.error_type}: {task.error_message}" if task.error_type else output.compact(task.result)
-        )
-        rows.add_row(
-            task.task_id,
-            task.task_name,
-            task.queue,
-            state,
-            output.short_moment(task.timestamp, zone, now=now),
-            output.duration(task.duration),
-            task.worker or "",
-            Text(output.compact(outcome, 80), style="red" if task.error_type else ""),
-        )
-    return rows
+
+def task_row(task: TaskRecord, zone: tzinfo, now: datetime) -> list:
+    """A task in a list: id, job, queue, state, when it last changed, duration, worker, outcome."""
+    state = output.state_text(task.status)
+    if task.orphaned:
+        state.append(" orphaned", style="bold red")
+    if task.status in ("STARTED", "RETRY") and task.progress is not None:
+        state.append(f" {task.progress:.0f}%")
+    outcome = f"{task.error_type}: {task.error_message}" if task.error_type else output.compact(task.result)
+    return [
+        task.task_id,
+        task.task_name,
+        task.queue,
+        state,
+        output.short_moment(task.timestamp, zone, now=now),
+        output.duration(task.duration),
+        task.worker or "",
+        Text(output.compact(outcome, 80), style="red" if task.error_type else ""),
+    ]
 
 
 def require_task(task_id: str) -> TaskRecord:
@@ -113,15 +107,18 @@ def tasks_command(limit: int, as_json: bool) -> None:
     """
     jobdeck = runtime()
     tasks = jobdeck.monitor.get_all_tasks(limit=limit + 1)
-    shown = tasks[:limit]
-    if as_json:
-        output.dump_json(TaskSchema(), shown, many=True)
-        return
-    hint = output.limit_hint(len(shown), limit, len(tasks) > limit)
-    zone = jobdeck.settings.timezone
-    output.print_table(
-        task_table(shown, zone, caption=output.zone_caption(zone, [hint or f"{len(shown)} active"])),
+    output.print_listing(
+        tasks[:limit],
+        schema=TaskSchema(),
+        as_json=as_json,
+        columns=TASK_COLUMNS,
+        row=task_row,
+        zone=jobdeck.settings.timezone,
         empty="No task is active.",
+        noun="task",
+        limit=limit,
+        more=len(tasks) > limit,
+        note=f"{len(tasks)} active",
     )
 
 

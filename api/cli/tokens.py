@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, tzinfo
 
 import click
 from rich.text import Text
@@ -11,7 +11,7 @@ from api.cli import output
 from api.cli.context import audited, runtime
 from api.cli.inputs import json_option
 from api.schemas.access import IssuedTokenSchema, TokenSchema
-from monitoring.access import ROLES, parse_duration
+from monitoring.access import ROLES, TokenInfo, parse_duration
 
 
 @click.group("tokens")
@@ -45,6 +45,17 @@ def create_command(name: str, role: str, expires_text: str | None, as_json: bool
     click.echo(issued.token)
 
 
+def token_row(token: TokenInfo, zone: tzinfo, now: datetime) -> list:
+    return [
+        token.name,
+        token.role,
+        Text("revoked", style="dim") if token.revoked_at else Text("live", style="green"),
+        output.short_moment(token.created_at, zone, now=now),
+        output.short_moment(token.expires_at, zone, now=now) or "never",
+        output.short_moment(token.last_used_at, zone, now=now) or "never",
+    ]
+
+
 @tokens_group.command("list")
 @json_option
 def list_command(as_json: bool) -> None:
@@ -55,25 +66,15 @@ def list_command(as_json: bool) -> None:
       jobdeck tokens list
     """
     jobdeck = runtime()
-    tokens = jobdeck.tokens.list()
-    if as_json:
-        output.dump_json(TokenSchema(), tokens, many=True)
-        return
-    zone, now = jobdeck.settings.timezone, datetime.now(UTC)
-    rows = output.table(
-        "Name", "Role", "State", "Created", "Expires", "Last used", caption=output.zone_caption(zone)
+    output.print_listing(
+        jobdeck.tokens.list(),
+        schema=TokenSchema(),
+        as_json=as_json,
+        columns=("Name", "Role", "State", "Created", "Expires", "Last used"),
+        row=token_row,
+        zone=jobdeck.settings.timezone,
+        empty="No token exists.",
     )
-    for token in tokens:
-        state = Text("revoked", style="dim") if token.revoked_at else Text("live", style="green")
-        rows.add_row(
-            token.name,
-            token.role,
-            state,
-            output.short_moment(token.created_at, zone, now=now),
-            output.short_moment(token.expires_at, zone, now=now) or "never",
-            output.short_moment(token.last_used_at, zone, now=now) or "never",
-        )
-    output.print_table(rows, empty="No token exists.")
 
 
 @tokens_group.command("revoke")
