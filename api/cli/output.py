@@ -141,6 +141,8 @@ def duration(seconds: float | None, *, precise: bool = True) -> str:
     """Seconds as a person reads them: ``12 ms``, ``1.5 s``, ``3 min 20 s``, ``2 h 5 min``, ``3 d 4 h``."""
     if seconds is None:
         return ""
+    if seconds < 0.001 and precise:
+        return "< 1 ms"
     if seconds < 1 and precise:
         return f"{seconds * 1000:.0f} ms"
     if seconds < 60:

@@ -21,6 +21,7 @@ NOW = datetime(2026, 1, 31, 0, 0, tzinfo=UTC)
 @pytest.mark.parametrize(
     ("seconds", "shown"),
     [
+        (0.0, "< 1 ms"),
         (0.0123, "12 ms"),
         (1.5, "1.5 s"),
         (42, "42 s"),
