@@ -150,5 +150,5 @@ def test_the_command_line_backs_up_and_restores(environment: dict[str, str], wor
     assert restored.returncode == 0, restored.stderr
     assert f"Restored backup {row.id}" in restored.stdout
     assert table_counts(engine)["bills"] == 20
-    assert unknown.returncode == 1
+    assert unknown.returncode == 2, "an unknown id is bad input"
     assert unknown.stderr.strip() == "Error: there is no backup with id 999"
