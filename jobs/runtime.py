@@ -9,6 +9,8 @@ needs of the other as a callable.
 from __future__ import annotations
 
 import importlib
+import os
+import socket
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -27,7 +29,6 @@ from dramatiq.middleware.prometheus import Prometheus
 from dramatiq.rate_limits.backends import RedisBackend as RateLimiterBackend
 from dramatiq.results import Results
 from dramatiq_abort.backends import RedisBackend as AbortBackend
-from periodiq import PeriodiqMiddleware
 from sqlalchemy import MetaData
 
 from jobs.billing import models as billing_models
@@ -39,6 +40,7 @@ from jobs.platform.broker import build_broker, find_middleware, make_global
 from jobs.platform.cache import RedisCache
 from jobs.platform.results import ResultsOnAckBackend
 from jobs.platform.retries import JobRetries
+from jobs.platform.schedules import ScheduleDefinition, ScheduleOptions, schedule_definitions
 from jobs.platform.settings import Settings, load_settings
 from jobs.platform.time_limits import TimeLimits
 from monitoring import access, audit
@@ -49,6 +51,7 @@ from monitoring.alerts import Alerter
 from monitoring.audit import AuditLog
 from monitoring.queries import TaskMonitor
 from monitoring.recorder import TaskRecorder
+from monitoring.schedules import ScheduleManager, ScheduleMonitor, ScheduleStore
 from monitoring.store import Retention, TaskStore
 
 #: The modules that declare jobdeck's actors; imported after the broker is set up, so every
@@ -120,12 +123,41 @@ class Runtime(context.JobContext):
 
     @cached_property
     def alerter(self) -> Alerter:
-        """The alert rules with the configured sinks; the billing database counts unknown mail."""
+        """The alert rules with the configured sinks; the billing database counts unknown mail,
+        the schedule manager records missed runs."""
         return Alerter.from_settings(
             self.settings,
             store=self.store,
             monitor=self.monitor,
             count_unknown_notifications=lambda: count_unknown_notifications(self.sessions),
+            detect_missed_schedules=lambda: self.schedule_manager.detect_missed(),
+        )
+
+    @cached_property
+    def schedule_definitions(self) -> tuple[ScheduleDefinition, ...]:
+        """The enabled schedules, from the actors loaded by the time of the first use (a worker's
+        or the scheduler's extra modules too) and the settings' overrides."""
+        return schedule_definitions(self.broker.actors.values(), self.settings)
+
+    @cached_property
+    def schedule_monitor(self) -> ScheduleMonitor:
+        """The schedules' read model."""
+        return ScheduleMonitor(
+            definitions=self.schedule_definitions,
+            store=ScheduleStore(self.broker.client),
+            task_store=self.store,
+            timezone=self.settings.timezone,
+        )
+
+    @cached_property
+    def schedule_manager(self) -> ScheduleManager:
+        """The schedules' act model; this process signs its claims and records as host:pid."""
+        return ScheduleManager(
+            monitor=self.schedule_monitor,
+            store=self.schedule_monitor.store,
+            task_store=self.store,
+            broker=self.broker,
+            process=f"{socket.gethostname()}:{os.getpid()}",
         )
 
 
@@ -201,7 +233,9 @@ def middleware(settings: Settings, broker: RedisBroker, check_scheduler=None) ->
         GroupCallbacks(RateLimiterBackend(client=broker.client)),
         Pipelines(),
         RunningTaskAbort(backend=AbortBackend(client=broker.client)),
-        PeriodiqMiddleware(),
+        # Declares periodiq's ``periodic`` option (and the window) and refuses periodiq's runner;
+        # periodiq's own middleware, which drops late ticks, is left out (jobs.platform.schedules).
+        ScheduleOptions(),
         Results(
             backend=ResultsOnAckBackend(
                 client=results_client,

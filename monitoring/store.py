@@ -188,6 +188,18 @@ class TaskStore:
         ]
         return records if keep_missing else [record for record in records if record is not None]
 
+    def load_states(self, task_ids: list[str]) -> dict[str, tuple[str, str | None]]:
+        """Each known task's (state, finished_at ms) by id; unknown or expired ones are left out.
+        One round trip."""
+        pipeline = self.client.pipeline(transaction=False)
+        for task_id in task_ids:
+            pipeline.hmget(keys.task(task_id), "state", "finished_at")
+        states = {}
+        for task_id, (state, finished_at) in zip(task_ids, pipeline.execute(), strict=True):
+            if state is not None:
+                states[task_id] = (state.decode(), finished_at.decode() if finished_at else None)
+        return states
+
     def load_started(self) -> list[dict[str, str]]:
         """Every task now STARTED (at most one per worker thread). Two round trips."""
         started = self.client.zrange(keys.history_by("state", "STARTED"), 0, -1)

@@ -1,4 +1,4 @@
-"""Entry point of the scheduler process: ``python -m scheduler``."""
+"""Entry point of the scheduler process: ``python -m scheduler [--list] [MODULE ...]``."""
 
 from __future__ import annotations
 
@@ -7,4 +7,4 @@ import sys
 from scheduler.process import run
 
 if __name__ == "__main__":
-    sys.exit(run())
+    sys.exit(run(sys.argv[1:]))

@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import dramatiq
+from periodiq import cron
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
@@ -41,7 +42,8 @@ class FinanceError(PermanentError):
 # check_pending_bills
 
 
-@dramatiq.actor(queue_name=queues.FINANCE)
+# Every minute, no catch-up: a missed minute is covered by the next one (the check is cumulative).
+@dramatiq.actor(queue_name=queues.FINANCE, periodic=cron("* * * * *"), schedule_window=0)
 def check_pending_bills(fire_time: str | None = None) -> dict[str, Any]:
     """Mark pending bills past due at the fire time as overdue; queue the reminder step each one is owed."""
     fired = parse_fire_time(fire_time)

@@ -48,6 +48,16 @@ DEFAULT_HEARTBEAT_INTERVAL_S = 5
 DEFAULT_POISON_CAP = 3
 DEFAULT_DISPLAY_LIMIT = 2000
 
+#: Schedules (jobs.platform.schedules): how late a running scheduler may still send a tick whose
+#: schedule has a shorter window (or none), in seconds; schedules firing more often than this
+#: allow one gap between their fires instead.
+DEFAULT_SCHEDULE_TOLERANCE_S = 15
+#: The variable that changes one schedule: JOBDECK_SCHEDULE_<JOB> = a cron expression or "off",
+#: JOBDECK_SCHEDULE_<JOB>_WINDOW = its catch-up window in seconds.
+SCHEDULE_VARIABLE_PREFIX = "JOBDECK_SCHEDULE_"
+SCHEDULE_WINDOW_SUFFIX = "_WINDOW"
+SCHEDULE_OFF = "off"
+
 #: Alerts (monitoring.alerts): seconds between evaluations, and the rules' thresholds.
 DEFAULT_ALERT_INTERVAL_S = 60
 DEFAULT_ALERT_FOLD_WINDOW_S = 600

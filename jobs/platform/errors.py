@@ -43,6 +43,10 @@ class NotFound(JobdeckError):
     """Raised when a report, export, backup, token or audit entry asked for does not exist."""
 
 
+class UnknownSchedule(NotFound):
+    """Raised when a schedule name names no enabled schedule."""
+
+
 class UnknownTask(NotFound):
     """Raised when a task id is unknown to the monitoring store (never sent, or expired)."""
 

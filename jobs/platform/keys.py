@@ -33,6 +33,16 @@ jobdeck's own keys (``P`` is PREFIX, ``jobdeck:``)::
     P alert:cursor:<rule>             STRING  ms up to which a rule has read new events (task_failed, ...)
     P scheduler:heartbeat             STRING  ms of the last tick of any scheduler process
     P missed-schedules                ZSET    JSON {schedule, fire_time} of missed runs, by record time (ms)
+    P schedule:<name>                 HASH    one schedule's summary: last tick (last_fire_ms, last_outcome),
+                                              last sent (last_run_ms, last_task_id, last_lateness_ms),
+                                              last_handled_ms, checked_until (the missed-run check's cursor)
+    P schedule:<name>:ticks           ZSET    JSON tick records {outcome, task_id, lateness_ms, recorded_at,
+                                              recorded_by, requested_by, detail}, by nominal fire time (ms)
+    P schedule:<name>:claim:<ms>      STRING  who took the tick due at <ms>: a scheduler process, or the
+                                              missed-run check; SET NX, lives the schedule's grace + 2 h
+    P schedule:<name>:paused          STRING  JSON {by, at} while the schedule is paused (never expires)
+    P schedule-actions                ZSET    JSON {schedule, action, requested_by, at, changed, task_id}
+                                              of pause, resume and run-now requests, by request time (ms)
 
 Dramatiq's keys (``N`` is the broker namespace, ``dramatiq``), read for queue figures::
 
@@ -130,6 +140,25 @@ def broker_acks(namespace: str, broker_id: str, queue: str) -> str:
 
 SCHEDULER_HEARTBEAT = PREFIX + "scheduler:heartbeat"
 MISSED_SCHEDULES = PREFIX + "missed-schedules"
+
+
+SCHEDULE_ACTIONS = PREFIX + "schedule-actions"
+
+
+def schedule(name: str) -> str:
+    return f"{PREFIX}schedule:{name}"
+
+
+def schedule_ticks(name: str) -> str:
+    return f"{PREFIX}schedule:{name}:ticks"
+
+
+def schedule_claim(name: str, fire_ms: int) -> str:
+    return f"{PREFIX}schedule:{name}:claim:{fire_ms}"
+
+
+def schedule_paused(name: str) -> str:
+    return f"{PREFIX}schedule:{name}:paused"
 
 
 def alert_fold(rule: str, subject: str) -> str:

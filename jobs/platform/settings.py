@@ -17,8 +17,27 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import limits
 
 from jobs.platform import defaults
+from jobs.platform.cron import CronError, CronExpression
 from jobs.platform.errors import SettingsError
 from jobs.platform.queues import QUEUES
+
+
+@dataclass(frozen=True)
+class ScheduleOverride:
+    """A deployment's change to the schedule of job ``name`` (JOBDECK_SCHEDULE_<NAME>[_WINDOW]).
+
+    ``cron`` replaces the declared expression (or makes a job periodic that is not), ``disabled``
+    turns the schedule off, ``window`` replaces its catch-up window (seconds); None keeps it.
+    """
+
+    name: str
+    cron: CronExpression | None = None
+    disabled: bool = False
+    window: float | None = None
+
+    @property
+    def variable(self) -> str:
+        return defaults.SCHEDULE_VARIABLE_PREFIX + self.name.upper()
 
 
 @dataclass(frozen=True)
@@ -73,6 +92,7 @@ class Settings:
     api_max_body: int = defaults.DEFAULT_API_MAX_BODY_BYTES
     api_stats_cache: float = defaults.DEFAULT_API_STATS_CACHE_S
     metrics_token_required: bool = False
+    schedule_overrides: tuple[ScheduleOverride, ...] = ()
 
     def with_overrides(self, **changes: object) -> Settings:
         """Return a copy with some values replaced (tests and the CLI use it)."""
@@ -107,6 +127,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
         **_monitoring(env),
         **_alerts(env),
         **_api(env),
+        schedule_overrides=_schedule_overrides(env),
     )
 
 
@@ -244,6 +265,29 @@ def _rate(env: Mapping[str, str], name: str, default: str) -> str:
             name, f"must be rates such as '1200/minute' or '20/second;500/hour', got {value!r}"
         ) from None
     return value
+
+
+def _schedule_overrides(env: Mapping[str, str]) -> tuple[ScheduleOverride, ...]:
+    """JOBDECK_SCHEDULE_<NAME> (a cron expression or "off") and JOBDECK_SCHEDULE_<NAME>_WINDOW."""
+    prefix, suffix = defaults.SCHEDULE_VARIABLE_PREFIX, defaults.SCHEDULE_WINDOW_SUFFIX
+    found: dict[str, dict[str, Any]] = {}
+    for variable in sorted(env):
+        raw = (env[variable] or "").strip()
+        if not variable.startswith(prefix) or not raw:
+            continue
+        name = variable[len(prefix) :]
+        if name.endswith(suffix):
+            window = _number(env, variable, 0, minimum=0)
+            found.setdefault(name[: -len(suffix)].lower(), {})["window"] = window
+        elif raw.lower() == defaults.SCHEDULE_OFF:
+            found.setdefault(name.lower(), {})["disabled"] = True
+        else:
+            try:
+                cron = CronExpression.parse(raw)
+            except CronError as error:
+                raise SettingsError(variable, f'must be a cron expression or "off": {error}') from None
+            found.setdefault(name.lower(), {})["cron"] = cron
+    return tuple(ScheduleOverride(name, **changes) for name, changes in sorted(found.items()))
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:

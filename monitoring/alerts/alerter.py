@@ -18,9 +18,11 @@ from monitoring.store import TaskStore, now_ms
 
 logger = logging.getLogger("monitoring.alerts")
 
-#: Rules the scheduler process evaluates; the workers evaluate WORKER_RULES.
-WORKER_RULES = ("no_scheduler",)
-SCHEDULER_RULES = tuple(name for name in ALERT_RULES if name not in WORKER_RULES)
+#: Rules the workers evaluate: a dead scheduler cannot report its own death, nor the runs it
+#: missed. The scheduler process evaluates the others, and missed_schedule as well (each missed
+#: run is claimed once, and the rule's cursor moves atomically, so it is reported once).
+WORKER_RULES = ("missed_schedule", "no_scheduler")
+SCHEDULER_RULES = tuple(name for name in ALERT_RULES if name != "no_scheduler")
 #: How far back a "since the last evaluation" rule reads when it has never run, in seconds.
 DEFAULT_FIRST_LOOKBACK = 15 * 60
 #: Events younger than this (ms) are left to the next evaluation: a record whose time was taken
@@ -54,6 +56,8 @@ class Alerter:
       monitor(TaskMonitor | None): the read model, for the rules that read queues and stats.
       count_unknown_notifications(callable | None): how many notifications are in state
         ``unknown``, for the rule of that name (the billing domain hands it in).
+      detect_missed_schedules(callable | None): records the schedules' ticks nobody sent by their
+        deadline (ScheduleManager.detect_missed), run before the ``missed_schedule`` rule reads.
     """
 
     def __init__(
@@ -64,8 +68,10 @@ class Alerter:
         sinks: Sequence[AlertSink] = (),
         monitor=None,
         count_unknown_notifications: Callable[[], int] | None = None,
+        detect_missed_schedules: Callable[[], object] | None = None,
     ) -> None:
         self.store = store
+        self.detect_missed_schedules = detect_missed_schedules
         self.client = store.client
         self.policy = policy or AlertPolicy()
         self.sinks = list(sinks)
@@ -85,6 +91,7 @@ class Alerter:
         store: TaskStore,
         monitor: Any,
         count_unknown_notifications: Callable[[], int] | None = None,
+        detect_missed_schedules: Callable[[], object] | None = None,
     ) -> Alerter:
         """An Alerter with the configured policy and sinks."""
         return cls(
@@ -93,6 +100,7 @@ class Alerter:
             sinks=sinks_from_settings(settings),
             monitor=monitor,
             count_unknown_notifications=count_unknown_notifications,
+            detect_missed_schedules=detect_missed_schedules,
         )
 
     def check_scheduler(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -14,6 +15,8 @@ from monitoring.store import now_ms, reply_text
 
 if TYPE_CHECKING:
     from monitoring.alerts.alerter import Alerter
+
+logger = logging.getLogger("monitoring.alerts")
 
 #: Most failed tasks or started tasks one evaluation loads.
 MAX_LOADED = 500
@@ -160,7 +163,16 @@ def notification_unknown(alerter: Alerter) -> list[Alert]:
 
 
 def missed_schedule(alerter: Alerter) -> list[Alert]:
-    """Schedules the scheduler recorded as missed since the last evaluation, one alert per schedule."""
+    """Schedules with runs missed since the last evaluation, one alert per schedule.
+
+    First the ticks nobody sent by their deadline are recorded as missed (with no scheduler
+    running too); a failure there is logged and what was recorded before is still reported.
+    """
+    if alerter.detect_missed_schedules is not None:
+        try:
+            alerter.detect_missed_schedules()
+        except Exception as error:
+            logger.warning("Missed runs could not be checked: %s: %s", type(error).__name__, error)
     since, until = alerter.advance_cursor("missed_schedule")
     if until <= since:
         return []

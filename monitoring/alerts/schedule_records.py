@@ -23,18 +23,21 @@ def last_scheduler_heartbeat(store: TaskStore) -> datetime | None:
     return from_ms(reply_text(store.client.get(keys.SCHEDULER_HEARTBEAT)))
 
 
-def record_missed_schedule(store: TaskStore, name: str, fire_time: datetime) -> bool:
+def record_missed_schedule(store: TaskStore, name: str, fire_time: datetime, *, pipeline=None) -> bool | None:
     """Record that schedule ``name`` did not run at ``fire_time``; False if already recorded.
 
-    The scheduler calls this; the ``missed_schedule`` rule reports it at its next evaluation.
-    Entries are kept as long as failures are. One round trip.
+    The schedule manager calls this (monitoring.schedules); the ``missed_schedule`` rule reports
+    it at its next evaluation. Entries are kept as long as failures are. One round trip, or
+    queued on ``pipeline`` (then None is returned).
     """
     member = json.dumps(
         {"schedule": name, "fire_time": fire_time.astimezone(UTC).isoformat()}, sort_keys=True
     )
     now = now_ms()
-    pipeline = store.client.pipeline(transaction=False)
-    pipeline.zadd(keys.MISSED_SCHEDULES, {member: now}, nx=True)
-    pipeline.zremrangebyscore(keys.MISSED_SCHEDULES, "-inf", now - store.retention.failure * 1000)
-    added, _ = pipeline.execute()
+    target = pipeline if pipeline is not None else store.client.pipeline(transaction=False)
+    target.zadd(keys.MISSED_SCHEDULES, {member: now}, nx=True)
+    target.zremrangebyscore(keys.MISSED_SCHEDULES, "-inf", now - store.retention.failure * 1000)
+    if pipeline is not None:
+        return None
+    added, _ = target.execute()
     return bool(added)

@@ -10,6 +10,7 @@ from datetime import UTC, timedelta
 from typing import Any
 
 import dramatiq
+from periodiq import cron
 
 from jobs.billing.notifications.cleanup import DEFAULT_RETENTION_DAYS, delete_sent_notifications
 from jobs.billing.notifications.sending import NotificationSender
@@ -33,7 +34,8 @@ def send_notification_batch(notification_ids: list[int]) -> dict[str, Any]:
         return {"notifications": len(notification_ids), "states": sender.send_many(notification_ids)}
 
 
-@dramatiq.actor(queue_name=queues.EMAIL)
+# Daily at 02:00; a scheduler back within 6 hours still runs the night's clean-up.
+@dramatiq.actor(queue_name=queues.EMAIL, periodic=cron("0 2 * * *"), schedule_window=6 * 3600)
 def cleanup_old_notifications(
     days: float = DEFAULT_RETENTION_DAYS, fire_time: str | None = None
 ) -> dict[str, Any]:
