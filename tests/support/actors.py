@@ -58,3 +58,9 @@ def kill_own_worker(key: str) -> None:
     """Kill the worker process running it, as a segfault or the OOM killer would."""
     _log(key, "attempt")
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dramatiq.actor(queue_name=queues.DEFAULT)
+def scheduled_probe(fire_time: str | None = None) -> str | None:
+    """The job of a test schedule (JOBDECK_SCHEDULE_SCHEDULED_PROBE): returns its nominal time."""
+    return fire_time
