@@ -1,8 +1,8 @@
 """GET /metrics: the cluster's figures from the monitoring store, for Prometheus to scrape.
 
 A plain Flask route, not in the OpenAPI document: it answers Prometheus's text format,
-not JSON. Open, unless ``JOBDECK_METRICS_TOKEN_REQUIRED`` asks for a (viewer) token. Extra
-figures (the schedule lag, once the store records schedules) are added with
+not JSON. Open, unless ``JOBDECK_METRICS_TOKEN_REQUIRED`` asks for a (viewer) token. Besides the
+store's figures it serves the schedules' (lag, last success per schedule); more are added with
 ``app.extensions["jobdeck_metrics"].collector.add_source(...)`` or the METRICS_SOURCES setting.
 """
 
@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, gener
 
 from api.auth import auth
 from monitoring.access import VIEWER
-from monitoring.metrics import ClusterCollector
+from monitoring.metrics import ClusterCollector, schedule_metrics
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,10 @@ class Metrics:
 
 
 def init_app(app: Flask) -> None:
-    """Build the app's collector on its runtime's TaskMonitor and serve it at /metrics."""
+    """Build the app's collector on its runtime's TaskMonitor and ScheduleMonitor; serve it at /metrics."""
     runtime = app.extensions["jobdeck_runtime"]
-    collector = ClusterCollector(runtime.monitor, sources=app.config.get("METRICS_SOURCES", ()))
+    sources = [schedule_metrics(runtime.schedule_monitor), *app.config.get("METRICS_SOURCES", ())]
+    collector = ClusterCollector(runtime.monitor, sources=sources)
     registry = CollectorRegistry()
     registry.register(collector)
     app.extensions["jobdeck_metrics"] = Metrics(collector, registry)

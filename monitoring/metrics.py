@@ -16,13 +16,14 @@ from prometheus_client.registry import Collector
 from jobs.platform.errors import ServiceUnavailable
 from monitoring.queries import TaskMonitor
 from monitoring.records import ACTIVE_STATES, WorkerRecord
+from monitoring.schedules import Schedule, ScheduleMonitor
 
 #: Per-actor figures cover this many seconds (served from minute counters, one round trip).
 DEFAULT_ACTOR_WINDOW = 3600
 WORKER_STATES = ("alive", "dead", "stopped")
 
-#: Something else that has cluster figures to serve (the schedule lag, once the store has a
-#: schedule read): called on every collection, it returns complete metric families.
+#: Something else that has cluster figures to serve (the schedules'): called on every
+#: collection, it returns complete metric families.
 MetricSource = Callable[[], Iterable[Metric]]
 
 QUEUE_METRICS = (
@@ -132,3 +133,45 @@ def _worker_state(worker: WorkerRecord) -> str:
     if worker.stopped:
         return "stopped"
     return "alive" if worker.alive else "dead"
+
+
+#: Per schedule: (name, help, the figure of a Schedule; None serves no sample).
+SCHEDULE_METRICS: tuple[tuple[str, str, Callable[[Schedule], float | None]], ...] = (
+    (
+        "jobdeck_schedule_lag_seconds",
+        "Seconds since the oldest due tick of the schedule that was neither sent nor paused (0: none).",
+        lambda schedule: schedule.lag,
+    ),
+    (
+        "jobdeck_schedule_last_success_timestamp_seconds",
+        "When a task of one of the schedule's recent ticks last finished SUCCESS (Unix time).",
+        lambda schedule: schedule.last_success.timestamp() if schedule.last_success else None,
+    ),
+    (
+        "jobdeck_schedule_last_run_timestamp_seconds",
+        "Nominal time of the schedule's last tick that sent a task (Unix time).",
+        lambda schedule: schedule.last_run.timestamp() if schedule.last_run else None,
+    ),
+    (
+        "jobdeck_schedule_last_lateness_seconds",
+        "Seconds from the nominal time of the schedule's last sent tick to its enqueue.",
+        lambda schedule: schedule.last_lateness,
+    ),
+    ("jobdeck_schedule_paused", "1 while the schedule is paused.", lambda schedule: float(schedule.paused)),
+)
+
+
+def schedule_metrics(monitor: ScheduleMonitor) -> MetricSource:
+    """The schedules' figures (lag, last success, last run, lateness, paused) as a MetricSource.
+    Two round trips per collection."""
+
+    def collect() -> list[Metric]:
+        families = [GaugeMetricFamily(name, text, labels=["schedule"]) for name, text, _ in SCHEDULE_METRICS]
+        for schedule in monitor.list():
+            for family, (_, _, figure) in zip(families, SCHEDULE_METRICS, strict=True):
+                value = figure(schedule)
+                if value is not None:
+                    family.add_metric([schedule.name], value)
+        return families
+
+    return collect

@@ -22,6 +22,7 @@ from monitoring.schedules import (
     ScheduleStore,
     Tick,
 )
+from tests.conftest import wait_for
 
 #: The per-second test schedule (test_task takes **kwargs, so it receives fire_time).
 TICK = "test_task"
@@ -245,3 +246,32 @@ def test_tick_records_are_bounded_by_age_and_count(runtime):
         now + timedelta(seconds=second) for second in range(7, 2, -1)
     ]
     assert runtime.broker.client.pttl(keys.schedule(TICK)) > 0
+
+
+@pytest.mark.slow
+def test_metrics_export_each_schedules_lag_and_last_success(runtime, start_worker):
+    from tests.api.test_metrics import app_client, scrape
+
+    start_worker()
+    now = datetime.now(UTC).replace(microsecond=0)
+    tick = runtime.schedule_manager.fire(TICK, now - timedelta(seconds=2))
+    wait_for(lambda: runtime.monitor.get_task_status(tick.task_id).status == "SUCCESS", timeout=20)
+    runtime.schedule_manager.pause(HOURLY, requested_by="ops")
+
+    samples = scrape(app_client(runtime))
+
+    task = runtime.monitor.get_task_status(tick.task_id)
+    labels = (("schedule", TICK),)
+    assert samples["jobdeck_schedule_last_success_timestamp_seconds", labels] == pytest.approx(
+        task.finished_at.timestamp(), abs=0.001
+    )
+    assert (
+        samples["jobdeck_schedule_last_run_timestamp_seconds", labels]
+        == (now - timedelta(seconds=2)).timestamp()
+    )
+    assert samples["jobdeck_schedule_last_lateness_seconds", labels] == pytest.approx(
+        tick.lateness, abs=0.001
+    )
+    assert 0 < samples["jobdeck_schedule_lag_seconds", labels] < 30  # the ticks since were not sent
+    assert samples["jobdeck_schedule_paused", (("schedule", HOURLY),)] == 1
+    assert ("jobdeck_schedule_lag_seconds", (("schedule", HOURLY),)) not in samples  # never ticked

@@ -43,6 +43,7 @@ def test_two_scheduler_processes_send_each_tick_once(runtime, start_scheduler):
     assert all(len(ticks) <= 2 for ticks in by_second.values())
     assert sum(len(ticks) == 2 for ticks in by_second.values()) >= TICKS
     assert {tick.recorded_by for tick in sent} <= {first.signature, second.signature}
+    assert "duplicate (already taken by " in first.log() + second.log()
     # One message per tick in the queue, under the tick's own task id.
     queue = keys.broker_queue(runtime.broker.namespace, "default")
     assert runtime.broker.client.llen(queue) == len(sent)
