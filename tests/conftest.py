@@ -74,6 +74,15 @@ def runtime(settings: Settings):
     return runtime
 
 
+@pytest.fixture
+def webhook():
+    """A real webhook receiver on loopback for this test (tests.support.webhook)."""
+    from tests.support.webhook import webhook_receiver
+
+    with webhook_receiver() as receiver:
+        yield receiver
+
+
 def process_environment(environment: dict[str, str]) -> dict[str, str]:
     """The test process's environment plus ``environment``, with the venv's commands on PATH."""
     env = {**os.environ, **environment}

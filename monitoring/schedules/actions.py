@@ -137,10 +137,14 @@ class ScheduleManager:
         for definition in definitions:
             state = states[definition.name]
             until = now - timedelta(seconds=definition.grace + MISSED_CHECK_SETTLE)
-            checked[definition.name] = to_ms(until)
             since = state.moment("checked_until")
-            if since is None:  # the first check starts now: before it nothing was expected
+            if since is None:
+                # The first check starts the watch now: nothing was expected of a scheduler before
+                # anyone was watching (a new deployment starting its processes).
+                checked[definition.name] = to_ms(now)
                 continue
+            # The cursor never moves back, so no tick before the watch began is ever expected.
+            checked[definition.name] = max(to_ms(since), to_ms(until))
             paused_at = from_ms(state.paused["at"]) if state.paused else None
             for fire_time in definition.fire_times_between(max(since, until - MISSED_CHECK_LOOKBACK), until):
                 outcome = PAUSED if paused_at is not None and paused_at <= fire_time else MISSED
@@ -175,12 +179,12 @@ class ScheduleManager:
         """Pause ``name`` in every scheduler process until resumed, recording who asked; its ticks
         are recorded ``paused``. Two round trips."""
         with _redis_unavailable():
-            return self._pause(name, requested_by)
+            return self._set_paused(name, requested_by, paused=True)
 
     def resume(self, name: str, *, requested_by: str) -> ScheduleAction:
         """Resume ``name``: its next tick is sent again (missed ones are not). Two round trips."""
         with _redis_unavailable():
-            return self._resume(name, requested_by)
+            return self._set_paused(name, requested_by, paused=False)
 
     def run_now(self, name: str, *, requested_by: str) -> ScheduleAction:
         """Send ``name``'s job now, as if it were due now, paused or not; recorded with who asked.
@@ -188,28 +192,22 @@ class ScheduleManager:
         with _redis_unavailable():
             return self._run_now(name, requested_by)
 
-    def _pause(self, name: str, requested_by: str) -> ScheduleAction:
+    def _set_paused(self, name: str, requested_by: str, *, paused: bool) -> ScheduleAction:
         self.monitor.definition(name)
-        action = self._action(name, PAUSE, requested_by)
-        action = _changed(action, self.store.pause(name, requested_by=action.requested_by, at=action.at))
+        action = self._action(name, PAUSE if paused else RESUME, requested_by)
+        if paused:
+            changed = self.store.pause(name, requested_by=action.requested_by, at=action.at)
+        else:
+            changed = self.store.resume(name)
+        action = ScheduleAction(name, action.action, action.requested_by, action.at, changed=changed)
         self.store.record_action(action)
+        unchanged = " (already paused)" if paused else " (was not paused)"
         logger.info(
-            "Schedule %s paused by %s%s.",
+            "Schedule %s %s by %s%s.",
             name,
+            "paused" if paused else "resumed",
             action.requested_by,
-            "" if action.changed else " (already paused)",
-        )
-        return action
-
-    def _resume(self, name: str, requested_by: str) -> ScheduleAction:
-        self.monitor.definition(name)
-        action = _changed(self._action(name, RESUME, requested_by), self.store.resume(name))
-        self.store.record_action(action)
-        logger.info(
-            "Schedule %s resumed by %s%s.",
-            name,
-            action.requested_by,
-            "" if action.changed else " (was not paused)",
+            "" if changed else unchanged,
         )
         return action
 
@@ -276,10 +274,6 @@ def _redis_unavailable() -> Iterator[None]:
         yield
     except redis.RedisError as error:
         raise ServiceUnavailable(f"Redis cannot be reached: {error}") from None
-
-
-def _changed(action: ScheduleAction, changed: bool) -> ScheduleAction:
-    return ScheduleAction(action.schedule, action.action, action.requested_by, action.at, changed=changed)
 
 
 def _paused_detail(pause: dict | None) -> str:

@@ -33,15 +33,8 @@ from monitoring.alerts import (
 from tests.conftest import ROOT, process_environment, wait_for
 from tests.monitoring.test_recorder import finished
 from tests.support.smtp import smtp_server
-from tests.support.webhook import webhook_receiver
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def webhook():
-    with webhook_receiver() as receiver:
-        yield receiver
 
 
 @pytest.fixture

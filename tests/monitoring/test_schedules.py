@@ -177,14 +177,15 @@ def test_the_list_gives_every_schedule_with_iso_times_in_the_configured_zone(run
 
 def test_no_scheduler_running_shows_as_missed_runs_and_alerts(runtime):
     manager = runtime.schedule_manager
-    start = SOME_SECOND + timedelta(seconds=3.5)
-    assert manager.detect_missed(now=start) == []  # the first check only starts the watch
+    assert manager.detect_missed(now=SOME_SECOND + timedelta(seconds=0.5)) == []  # starts the watch
+    assert manager.detect_missed(now=SOME_SECOND + timedelta(seconds=3)) == []  # nothing past due yet
     manager.fire(TICK, SOME_SECOND + timedelta(seconds=3))  # the one tick a scheduler sent
+    checked = SOME_SECOND + timedelta(seconds=9.5)
 
-    missed = manager.detect_missed(now=start + timedelta(seconds=6))
-    again = other_process(runtime).detect_missed(now=start + timedelta(seconds=6))
+    missed = manager.detect_missed(now=checked)
+    again = other_process(runtime).detect_missed(now=checked)
 
-    # The watch covers ticks past their deadline (1 s grace + 2 s settle): 1 to 6, but 3 was sent.
+    # The watch began at second 0.5; past their deadline (1 s grace + 2 s settle) are 1 to 6; 3 was sent.
     assert [((tick.fire_time - SOME_SECOND).seconds, tick.outcome) for tick in missed] == [
         (1, MISSED),
         (2, MISSED),
@@ -194,7 +195,7 @@ def test_no_scheduler_running_shows_as_missed_runs_and_alerts(runtime):
     ]
     assert {tick.schedule for tick in missed} == {TICK}  # the minute and hour ticks are not due
     assert again == []  # each tick is taken once, whichever process checks
-    schedule = runtime.schedule_monitor.find(TICK, now=start + timedelta(seconds=6))
+    schedule = runtime.schedule_monitor.find(TICK, now=checked)
     assert schedule.last_outcome == MISSED
     assert [tick.outcome for tick in schedule.recent_ticks] == [MISSED] * 3 + [ENQUEUED] + [MISSED] * 2
     assert schedule.lag == pytest.approx(5.5)  # behind since second 4, the first run it did not send
@@ -209,7 +210,7 @@ def test_ticks_due_while_paused_are_recorded_paused_not_missed(runtime):
     start = datetime.now(UTC) + timedelta(seconds=3.5)  # the watch starts after the pause
     manager.detect_missed(now=start)
 
-    found = manager.detect_missed(now=start + timedelta(seconds=5))
+    found = manager.detect_missed(now=start + timedelta(seconds=8))
 
     assert [tick.outcome for tick in found] == [PAUSED] * 5
     assert {tick.detail for tick in found} == {"paused by ops"}

@@ -8,17 +8,10 @@ from jobs.platform import keys
 from monitoring.schedules import MISSED
 from tests.conftest import wait_for
 from tests.scheduler.conftest import PRODUCTION_SCHEDULES_OFF
-from tests.support.webhook import webhook_receiver
 
 pytestmark = pytest.mark.slow
 
 PROBE = "scheduled_probe"
-
-
-@pytest.fixture
-def webhook():
-    with webhook_receiver() as receiver:
-        yield receiver
 
 
 @pytest.fixture
