@@ -166,6 +166,11 @@ class TaskStore:
         """Note that Redis no longer has the script (NOSCRIPT), so the next pipeline reloads it."""
         self._loaded = False
 
+    def load_script(self) -> None:
+        """Load record.lua now (a process about to send on a deadline pays it up front). One round trip."""
+        self._loaded = False
+        self._ensure_loaded()
+
     def _ensure_loaded(self) -> None:
         if not self._loaded:
             self.client.script_load(self._script.script)

@@ -83,6 +83,10 @@ def serve(runtime: Runtime) -> int:
         executors={"default": ThreadPoolExecutor(4), EXECUTOR: FireTimeExecutor(DEFAULT_FIRING_THREADS)},
     )
     add_monitoring_jobs(scheduler, runtime)
+    try:
+        manager.prepare()
+    except Exception as error:  # Redis down at start: the fires will say so, tick by tick
+        logger.warning("Could not load the scripts of a fire: %s", error)
     # Ticks up to ``now`` are catch-up's, the ones after it APScheduler's: none falls between.
     catch_up(manager, now)
     add_schedule_jobs(scheduler, manager, after=now)

@@ -87,6 +87,12 @@ class RecordingRedisBroker(RedisBroker):
         self.kept_connections = KeptConnections.for_client(self.client)
         self._riders = threading.local()
 
+    def load_scripts(self) -> None:
+        """Load Dramatiq's Lua scripts now rather than on a first NOSCRIPT (the scheduler does,
+        before its first tick). One round trip per script."""
+        for script in self.scripts.values():
+            self.client.script_load(script.script)
+
     def enqueue(self, message: dramatiq.Message, *, delay: int | None = None) -> dramatiq.Message:
         """Dramatiq's enqueue, with the commands middleware add by ``ride_on_enqueue``."""
         outer = getattr(self._riders, "commands", None)

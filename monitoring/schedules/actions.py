@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
-import dramatiq
 import redis
 
+from jobs.platform.broker import RecordingRedisBroker
 from jobs.platform.errors import BadArguments, ServiceUnavailable
 from jobs.platform.schedules import ScheduleDefinition, to_ms
 from monitoring.alerts.schedule_records import record_missed_schedule
@@ -36,7 +36,7 @@ from monitoring.schedules.records import (
     ScheduleAction,
     Tick,
 )
-from monitoring.schedules.store import CLAIM_MARGIN, ScheduleStore
+from monitoring.schedules.store import CLAIM_MARGIN, ScheduleState, ScheduleStore
 from monitoring.store import TaskStore
 
 logger = logging.getLogger("jobdeck.schedules")
@@ -46,6 +46,8 @@ logger = logging.getLogger("jobdeck.schedules")
 MISSED_CHECK_SETTLE = 2
 #: How far back the missed-run check looks when it was not run for a while (half the claims' life).
 MISSED_CHECK_LOOKBACK = timedelta(seconds=CLAIM_MARGIN / 2)
+#: Most ticks of one schedule one check records (a per-second schedule unwatched for an hour).
+MAX_CHECKED = 1_000
 MAX_REQUESTER_LENGTH = 200
 UNSENT = "no scheduler sent it by its deadline"
 
@@ -57,7 +59,7 @@ class ScheduleManager:
       monitor(ScheduleMonitor): the read model (definitions, and the schedule after an action).
       store(ScheduleStore): claims, ticks, pause flags, actions.
       task_store(TaskStore): where missed runs are noted for the ``missed_schedule`` alert.
-      broker(dramatiq.Broker): the broker ticks are sent on.
+      broker(RecordingRedisBroker): the broker ticks are sent on.
       process(str): who this process is in claims and records (``host:pid``).
     """
 
@@ -67,7 +69,7 @@ class ScheduleManager:
         monitor: ScheduleMonitor,
         store: ScheduleStore,
         task_store: TaskStore,
-        broker: dramatiq.Broker,
+        broker: RecordingRedisBroker,
         process: str,
     ) -> None:
         self.monitor = monitor
@@ -75,6 +77,13 @@ class ScheduleManager:
         self.task_store = task_store
         self.broker = broker
         self.process = process
+
+    def prepare(self) -> None:
+        """Load every Lua script a fire runs (the claim, the record, the recorder's, Dramatiq's),
+        so that the first tick is as quick as the others. A few round trips, once."""
+        self.store.load_scripts()
+        self.task_store.load_script()
+        self.broker.load_scripts()
 
     def fire(self, name: str, fire_time: datetime, *, catching_up: bool = False) -> Tick | None:
         """Claim and send the tick of ``name`` due at ``fire_time``; return it as recorded.
@@ -135,20 +144,10 @@ class ScheduleManager:
         due: list[tuple[ScheduleDefinition, datetime, str]] = []
         checked: dict[str, int] = {}
         for definition in definitions:
-            state = states[definition.name]
-            until = now - timedelta(seconds=definition.grace + MISSED_CHECK_SETTLE)
-            since = state.moment("checked_until")
-            if since is None:
-                # The first check starts the watch now: nothing was expected of a scheduler before
-                # anyone was watching (a new deployment starting its processes).
-                checked[definition.name] = to_ms(now)
-                continue
-            # The cursor never moves back, so no tick before the watch began is ever expected.
-            checked[definition.name] = max(to_ms(since), to_ms(until))
-            paused_at = from_ms(state.paused["at"]) if state.paused else None
-            for fire_time in definition.fire_times_between(max(since, until - MISSED_CHECK_LOOKBACK), until):
-                outcome = PAUSED if paused_at is not None and paused_at <= fire_time else MISSED
-                due.append((definition, fire_time, outcome))
+            checked[definition.name], unsent = _unsent_since_last_check(
+                definition, states[definition.name], now
+            )
+            due.extend((definition, fire_time, outcome) for fire_time, outcome in unsent)
         free = self.store.claim_ticks(
             [(definition.name, to_ms(fire_time)) for definition, fire_time, _ in due],
             claimer=f"missed-run check:{self.process}",
@@ -274,6 +273,27 @@ def _redis_unavailable() -> Iterator[None]:
         yield
     except redis.RedisError as error:
         raise ServiceUnavailable(f"Redis cannot be reached: {error}") from None
+
+
+def _unsent_since_last_check(
+    definition: ScheduleDefinition, state: ScheduleState, now: datetime
+) -> tuple[int, list[tuple[datetime, str]]]:
+    """The check's new cursor (ms) and the ticks past their deadline since the last check, each
+    MISSED, or PAUSED if the schedule was paused when it fell due; the newest MAX_CHECKED."""
+    since = state.moment("checked_until")
+    if since is None:
+        # The first check starts the watch now: nothing was expected of a scheduler before anyone
+        # was watching (a new deployment starting its processes).
+        return to_ms(now), []
+    until = now - timedelta(seconds=definition.grace + MISSED_CHECK_SETTLE)
+    paused_at = from_ms(state.paused["at"]) if state.paused else None
+    fire_times = definition.fire_times_between(max(since, until - MISSED_CHECK_LOOKBACK), until)
+    unsent = [
+        (fire_time, PAUSED if paused_at is not None and paused_at <= fire_time else MISSED)
+        for fire_time in fire_times[-MAX_CHECKED:]
+    ]
+    # The cursor never moves back, so no tick before the watch began is ever expected.
+    return max(to_ms(since), to_ms(until)), unsent
 
 
 def _paused_detail(pause: dict | None) -> str:

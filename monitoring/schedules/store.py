@@ -102,6 +102,11 @@ class ScheduleStore:
         self._claim = client.register_script(CLAIM_SCRIPT)
         self._record = client.register_script(RECORD_SCRIPT)
 
+    def load_scripts(self) -> None:
+        """Load the claim and record scripts now, so a first tick pays no NOSCRIPT round trip."""
+        for script in (self._claim, self._record):
+            self.client.script_load(script.script)
+
     def claim_tick(self, name: str, fire_ms: int, *, claimer: str, ttl: float) -> tuple[str, str]:
         """Claim the tick due at ``fire_ms`` for ``claimer``: (won | paused | lost, detail).
         One round trip."""

@@ -81,3 +81,20 @@ def test_a_claimed_tick_redis_refused_to_enqueue_is_recorded_failed_and_alerts(r
     time.sleep(1.1)  # the rule leaves the last second's records to its next evaluation
     [alert] = RULES["missed_schedule"](Alerter(store=runtime.store))
     assert alert.subject == TICK and alert.details["fire_times"] == [SOME_SECOND.isoformat()]
+
+
+def test_prepare_loads_every_script_a_fire_runs_before_the_first_tick(runtime):
+    client = runtime.broker.client
+    client.script_flush()
+    manager = runtime.schedule_manager
+    scripts = [
+        manager.store._claim.sha,
+        manager.store._record.sha,
+        runtime.store._script.sha,
+        *(script.sha for script in runtime.broker.scripts.values()),
+    ]
+    assert not any(client.script_exists(*scripts))
+
+    manager.prepare()
+
+    assert all(client.script_exists(*scripts))
