@@ -126,7 +126,7 @@ def measure(arguments: argparse.Namespace) -> None:
     load_at_start = os.getloadavg()[0]
     try:
         bare_process.wait(arguments.fires + 120)
-        time.sleep(2)
+        wait_for_fires(env, arguments.fires, timeout=30)
     finally:
         elapsed = time.monotonic() - began
         worker_cpu = sum(map(cpu_seconds, workers)) - worker_cpu
@@ -138,6 +138,20 @@ def measure(arguments: argparse.Namespace) -> None:
     report(
         arguments, env, json.loads(floor_path.read_text()), worker_cpu / elapsed, (load_at_start, load_at_end)
     )
+
+
+def wait_for_fires(env: dict[str, str], fires: int, *, timeout: float) -> None:
+    """Until the scheduler has sent ``fires`` ticks too (it started a moment after the floor)."""
+    os.environ.update(env)
+    from jobs.runtime import start
+    from monitoring.schedules import ENQUEUED
+
+    monitor = start().schedule_monitor
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sum(tick.outcome == ENQUEUED for tick in monitor.ticks("test_task", limit=10_000)) >= fires:
+            return
+        time.sleep(0.5)
 
 
 def report(arguments, env: dict[str, str], floor: list[float], worker_cores: float, load: tuple) -> None:

@@ -17,7 +17,7 @@ process took (``catch_up``); the others stay missed.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.events import (
@@ -28,6 +28,7 @@ from apscheduler.events import (
 )
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.base import BaseTrigger
 
 from jobs.platform.schedules import ScheduleDefinition
 from monitoring.schedules import (
@@ -47,8 +48,27 @@ logger = logging.getLogger("jobdeck.scheduler")
 EXECUTOR = "schedules"
 DEFAULT_FIRING_THREADS = 10
 JOB_PREFIX = "schedule:"
+#: Seconds ahead of its time a tick is claimed (and its pause checked), at most.
+CLAIM_LEAD = 0.2
 #: How many next fire times of each schedule the start-up log shows.
 SHOWN_NEXT_RUNS = 3
+
+
+class AheadTrigger(BaseTrigger):
+    """Fires ``lead`` seconds before ``trigger``: a tick is claimed (and its pause checked) ahead
+    of its time, so that at its time only the enqueue is left to do (ScheduleManager.fire waits)."""
+
+    def __init__(self, trigger: BaseTrigger, lead: float) -> None:
+        self.trigger = trigger
+        self.lead = timedelta(seconds=lead)
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        previous = None if previous_fire_time is None else _shifted(previous_fire_time, self.lead)
+        nominal = self.trigger.get_next_fire_time(previous, _shifted(now, self.lead))
+        return None if nominal is None else _shifted(nominal, -self.lead)
+
+    def __str__(self) -> str:
+        return f"{self.trigger} claimed {self.lead.total_seconds():g} s ahead"
 
 
 class FireTimeExecutor(ThreadPoolExecutor):
@@ -77,12 +97,19 @@ class _DueJob:
         return str(self._job)
 
 
+def claim_lead(definition: ScheduleDefinition) -> float:
+    """Seconds ahead of a tick its claim is taken: CLAIM_LEAD, less for schedules firing more often."""
+    return min(CLAIM_LEAD, definition.cron.shortest_gap / 4)
+
+
 def add_schedule_jobs(scheduler: BaseScheduler, manager: ScheduleManager, *, after: datetime) -> None:
-    """One job per schedule, first due strictly after ``after`` (earlier ticks are catch_up's)."""
+    """One job per schedule, for its ticks strictly after ``after`` (earlier ticks are catch_up's)."""
     for definition in manager.monitor.definitions.values():
+        lead = timedelta(seconds=claim_lead(definition))
+        first = definition.next_fire_time(after)
         scheduler.add_job(
             fire_tick,
-            trigger=definition.trigger,
+            trigger=AheadTrigger(definition.trigger, lead.total_seconds()),
             args=(manager, definition.name),
             id=JOB_PREFIX + definition.name,
             name=definition.name,
@@ -90,18 +117,19 @@ def add_schedule_jobs(scheduler: BaseScheduler, manager: ScheduleManager, *, aft
             misfire_grace_time=definition.grace,
             coalesce=True,
             max_instances=1,
-            next_run_time=definition.next_fire_time(after),
+            next_run_time=None if first is None else _shifted(first, -lead),
         )
     scheduler.add_listener(lambda event: on_missed(manager, event), EVENT_JOB_MISSED)
-    scheduler.add_listener(on_skipped, EVENT_JOB_MAX_INSTANCES)
+    scheduler.add_listener(lambda event: on_skipped(manager, event), EVENT_JOB_MAX_INSTANCES)
 
 
 def fire_tick(manager: ScheduleManager, name: str, fire_time: datetime | None = None) -> None:
-    """Claim and send the tick due at ``fire_time`` (FireTimeExecutor passes it), log what became
-    of it; never raises."""
+    """Claim the tick that follows the claim time ``fire_time`` (FireTimeExecutor passes it), send
+    it at its nominal time, log what became of it; never raises."""
     if fire_time is None:
         logger.error("Schedule %s fired without its fire time: not sent (is FireTimeExecutor in use?)", name)
         return
+    fire_time = nominal_time(manager, name, fire_time)
     try:
         tick = manager.fire(name, fire_time)
     except Exception as error:  # Redis unreachable: the missed-run check records it later
@@ -174,14 +202,20 @@ def log_tick(manager: ScheduleManager, tick: Tick) -> None:
         logger.warning("Schedule %s missed its run due %s: %s.", tick.schedule, shown, tick.detail)
 
 
+def nominal_time(manager: ScheduleManager, name: str, claim_time: datetime) -> datetime:
+    """The tick a claim time belongs to: the first fire time after it (the lead is below the gap)."""
+    return manager.monitor.definition(name).next_fire_time(claim_time)
+
+
 def on_missed(manager: ScheduleManager, event: JobExecutionEvent) -> None:
     """APScheduler found a tick past its grace: record it missed (unless another process took it)."""
     name = event.job_id.removeprefix(JOB_PREFIX)
-    late = (datetime.now(UTC) - event.scheduled_run_time).total_seconds()
     try:
         definition: ScheduleDefinition = manager.monitor.definition(name)
+        fire_time = nominal_time(manager, name, event.scheduled_run_time)
+        late = (datetime.now(UTC) - fire_time).total_seconds()
         reason = f"the scheduler got to it {late:.1f} s late, past its {definition.grace} s grace"
-        tick = manager.record_missed(name, event.scheduled_run_time, reason)
+        tick = manager.record_missed(name, fire_time, reason)
     except Exception as error:
         logger.error(
             "Schedule %s, run due %s: missed, and not recorded: %s",
@@ -194,14 +228,21 @@ def on_missed(manager: ScheduleManager, event: JobExecutionEvent) -> None:
         log_tick(manager, tick)
 
 
-def on_skipped(event: JobSubmissionEvent) -> None:
+def on_skipped(manager: ScheduleManager, event: JobSubmissionEvent) -> None:
     """A tick came while the previous one was still being sent: say so; the missed-run check records it."""
+    name = event.job_id.removeprefix(JOB_PREFIX)
     for run_time in event.scheduled_run_times:
         logger.warning(
             "Schedule %s, run due %s: skipped, the previous run is still being sent.",
-            event.job_id.removeprefix(JOB_PREFIX),
-            run_time.isoformat(),
+            name,
+            _shown(manager, nominal_time(manager, name, run_time)),
         )
+
+
+def _shifted(moment: datetime, by: timedelta) -> datetime:
+    """``moment`` moved by ``by`` in real time (in UTC: wall-clock arithmetic would cross a DST
+    change wrongly), in its own zone."""
+    return (moment.astimezone(UTC) + by).astimezone(moment.tzinfo)
 
 
 def _shown(manager: ScheduleManager, moment: datetime) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -86,7 +87,8 @@ class ScheduleManager:
         self.broker.load_scripts()
 
     def fire(self, name: str, fire_time: datetime, *, catching_up: bool = False) -> Tick | None:
-        """Claim and send the tick of ``name`` due at ``fire_time``; return it as recorded.
+        """Claim the tick of ``name`` due at ``fire_time`` now and send it at its time (now, if
+        that has passed); return it as recorded.
 
         A tick another process claimed is recorded DUPLICATE and nothing is sent; when
         ``catching_up`` (a scheduler starting) it is not a duplicate but a tick already handled,
@@ -225,6 +227,11 @@ class ScheduleManager:
 
     def _send(self, definition: ScheduleDefinition, fire_time: datetime, outcome: str) -> Tick:
         task_id = definition.task_id(fire_time)
+        # A tick claimed ahead of its time (the scheduler claims a moment early, so that only
+        # the enqueue stands between the nominal time and the message) is never sent early.
+        early = (fire_time - datetime.now(UTC)).total_seconds()
+        if early > 0:
+            time.sleep(early)
         try:
             self._enqueue(definition, fire_time, task_id)
         except Exception as error:  # whatever the broker raised, the tick is recorded as failed

@@ -15,7 +15,8 @@ from dramatiq.brokers.redis import RedisBroker
 from jobs.platform.cron import CronExpression
 from monitoring.alerts import RULES, Alerter
 from monitoring.schedules import FAILED, MISSED, ScheduleManager, ScheduleStore
-from scheduler.firing import EXECUTOR, FireTimeExecutor, on_missed
+from scheduler.firing import EXECUTOR, AheadTrigger, FireTimeExecutor, claim_lead, on_missed
+from tests.conftest import wait_for
 
 TICK = "test_task"
 SOME_SECOND = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
@@ -50,9 +51,36 @@ def test_each_job_gets_its_nominal_fire_time_not_the_moment_it_ran(settings):
     assert {moment.utcoffset() for moment in fire_times} == {timedelta(hours=8)}
 
 
+def test_a_schedule_is_claimed_a_moment_ahead_of_each_tick_and_sent_at_its_time(runtime):
+    definition = runtime.schedule_monitor.definition(TICK)
+    ahead = AheadTrigger(definition.trigger, claim_lead(definition))
+    scheduler = BackgroundScheduler(timezone=definition.timezone, executors={EXECUTOR: FireTimeExecutor(2)})
+    fired = []
+
+    def job(fire_time=None):
+        nominal = definition.next_fire_time(fire_time)
+        fired.append((fire_time, nominal, runtime.schedule_manager.fire(TICK, nominal)))
+
+    scheduler.add_job(job, ahead, executor=EXECUTOR)
+    scheduler.start()
+    try:
+        wait_for(lambda: fired, timeout=5)
+    finally:
+        scheduler.shutdown(wait=False)
+
+    [(claimed_at, nominal, tick), *_] = fired
+    assert (nominal - claimed_at).total_seconds() == claim_lead(definition) == 0.2
+    assert nominal.microsecond == 0
+    assert tick.outcome == "enqueued" and tick.lateness >= 0  # claimed ahead, never sent early
+    assert runtime.monitor.get_task_status(tick.task_id).enqueued_at >= nominal
+
+
 def test_a_fire_apscheduler_found_past_its_grace_is_recorded_missed_once(runtime):
     manager = runtime.schedule_manager
-    event = JobExecutionEvent(EVENT_JOB_MISSED, f"schedule:{TICK}", "default", SOME_SECOND)
+    # APScheduler runs a schedule's job a moment ahead of each tick, to claim it: that is the
+    # run time its event carries.
+    claim_time = SOME_SECOND - timedelta(seconds=claim_lead(runtime.schedule_monitor.definition(TICK)))
+    event = JobExecutionEvent(EVENT_JOB_MISSED, f"schedule:{TICK}", "default", claim_time)
 
     on_missed(manager, event)
     on_missed(manager, event)  # another scheduler process saw it too

@@ -45,6 +45,15 @@ def test_the_five_schedules_come_from_their_actors_periodic_option(runtime):
         15,
         600,
     )
+    assert definitions["generate_weekly_report"].as_dict() == {
+        "name": "generate_weekly_report",
+        "actor": "generate_weekly_report",
+        "queue": "reports",
+        "cron": "0 10 * * 1",
+        "timezone": "Asia/Shanghai",
+        "window": 86400,
+        "source": "actor",
+    }
 
 
 def test_a_deployment_changes_disables_or_adds_a_schedule_by_configuration(runtime):
