@@ -1,10 +1,13 @@
 """The schedules as APScheduler jobs: each fire claims its tick and sends it through ScheduleManager.
 
-Per schedule, set explicitly (docs/scheduling.md explains them):
+A schedule's job runs CLAIM_LEAD (0.2 s) ahead of each tick (AheadTrigger): the claim and the
+pause check are done by then, and ScheduleManager.fire sends the message at the tick's nominal
+time, so that only the enqueue lies between the two. Per schedule, set explicitly
+(docs/scheduling.md explains them):
 
 - ``misfire_grace_time`` = the schedule's grace: its window, or at least a tolerance for a slow
-  moment of this process (15 s, less for schedules firing more often); a fire later than that
-  is not sent but recorded missed.
+  moment of this process (15 s, less for schedules firing more often), counted from the claim
+  time; a fire later than that is not sent but recorded missed.
 - ``coalesce=True``: when several fire times were passed (the process stalled), only the latest
   is sent; the others are left to the missed-run check, which records them missed.
 - ``max_instances=1``: a fire still sending (Redis slow) is not overlapped by the next one; the
