@@ -177,7 +177,7 @@ def report(arguments, env: dict[str, str], floor: list[float], worker_cores: flo
 
     our_p99 = statistics.quantiles(ours, n=100, method="inclusive")[98]
     floor_p99 = statistics.quantiles(floor, n=100, method="inclusive")[98]
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}, Redis {runtime.broker.client.info('server')['redis_version']}")
     print(f"load: workers used {worker_cores:.2f} cores; load average {load[0]:.2f}, then {load[1]:.2f}")
     print(f"jobdeck scheduler, nominal -> enqueued, {len(ours)} fires: {figures(ours)}")
     print(f"bare APScheduler job, nominal -> started, {len(floor)} fires: {figures(floor)}")
