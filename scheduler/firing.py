@@ -75,10 +75,11 @@ class AheadTrigger(BaseTrigger):
 
 
 class FireTimeExecutor(ThreadPoolExecutor):
-    """ThreadPoolExecutor that hands each job its nominal run time as the ``fire_time`` argument.
+    """ThreadPoolExecutor that hands each job its scheduled run time as the ``fire_time`` argument.
 
     APScheduler 3 calls a job without saying when it was due; a tick's identity (its claim, its
-    task id, the period its job covers) is that time, not the moment the thread got to run.
+    task id, the period its job covers) follows from that time, not from the moment the thread
+    got to run (with AheadTrigger the run time is the claim time, just before the tick's).
     """
 
     def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:

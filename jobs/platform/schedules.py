@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 import dramatiq
 from apscheduler.triggers.base import BaseTrigger
+from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import MiddlewareError
 
 from jobs.platform.cron import CronExpression
@@ -60,6 +61,22 @@ class ScheduleOptions(dramatiq.Middleware):
                 f"{message.actor_name} was sent by periodiq's runner, which must not run: "
                 "`python -m scheduler` fires jobdeck's schedules (every tick would run twice)"
             )
+
+
+def accept_schedule_options() -> None:
+    """Let actors declared before ``jobs.runtime.start()`` take the schedule options.
+
+    Actors bind to Dramatiq's global broker when their module is imported, and Dramatiq refuses
+    an option no middleware of that broker declares. Before start() installs jobdeck's broker
+    there is none (Dramatiq would make a RabbitMQ or localhost Redis one on the spot): a
+    StubBroker with ScheduleOptions holds the actors until start() moves them to jobdeck's. A
+    global broker that lacks the options gets ScheduleOptions added.
+    """
+    broker = dramatiq.broker.global_broker
+    if broker is None:
+        dramatiq.set_broker(StubBroker(middleware=[ScheduleOptions()]))
+    elif not ScheduleOptions.actor_options <= broker.actor_options:
+        broker.add_middleware(ScheduleOptions())
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -127,3 +128,24 @@ def test_periodiqs_runner_cannot_fire_anything(environment):
 
     assert result.returncode != 0
     assert "must not run: `python -m scheduler` fires jobdeck's schedules" in result.stderr
+
+
+def test_a_periodic_actor_module_imports_before_start_and_moves_to_jobdecks_broker(environment):
+    script = (
+        "from jobs.billing.finance import check_pending_bills\n"
+        "print(check_pending_bills.options['periodic'], type(check_pending_bills.broker).__name__)\n"
+        "from jobs.runtime import start\n"
+        "runtime = start()\n"
+        "print(check_pending_bills.broker is runtime.broker, len(runtime.schedule_definitions))\n"
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=process_environment(environment),
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["* * * * * StubBroker", "True 5"]
