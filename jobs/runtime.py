@@ -114,6 +114,9 @@ class Runtime(context.JobContext):
             retry_delay=settings.retry_delay,
             soft_time_limit=settings.soft_time_limit,
             time_limit=settings.time_limit,
+            schedules={
+                definition.actor_name: str(definition.cron) for definition in self.schedule_definitions
+            },
         )
 
     @property

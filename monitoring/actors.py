@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import dramatiq
@@ -24,13 +25,20 @@ def describe_actors(
     retry_delay: float,
     soft_time_limit: float,
     time_limit: float,
+    schedules: Mapping[str, str] | None = None,
 ) -> list[ActorRecord]:
-    """Every actor declared on ``broker``, by name; durations in seconds. No Redis round trip."""
+    """Every actor declared on ``broker``, by name; durations in seconds. No Redis round trip.
+
+    ``schedules`` gives each scheduled job's cron as the scheduler fires it (the actor's
+    ``periodic`` option with the deployment's overrides, jobs.platform.schedules); without it
+    the actors' own options are shown.
+    """
     records = []
     for name in sorted(broker.get_declared_actors()):
         actor = broker.get_actor(name)
         options = actor.options
         periodic = options.get("periodic")
+        declared = None if periodic is None else str(periodic)
         records.append(
             ActorRecord(
                 name=name,
@@ -42,7 +50,7 @@ def describe_actors(
                     "time_limit": options.get("time_limit", time_limit * 1000) / 1000,
                 },
                 # periodiq's cron spec prints as the cron text it was declared with.
-                schedule=None if periodic is None else str(periodic),
+                schedule=declared if schedules is None else schedules.get(name),
             )
         )
     return records

@@ -276,3 +276,11 @@ def test_metrics_export_each_schedules_lag_and_last_success(runtime, start_worke
     assert 0 < samples["jobdeck_schedule_lag_seconds", labels] < 30  # the ticks since were not sent
     assert samples["jobdeck_schedule_paused", (("schedule", HOURLY),)] == 1
     assert ("jobdeck_schedule_lag_seconds", (("schedule", HOURLY),)) not in samples  # never ticked
+
+
+def test_the_registered_jobs_show_the_schedule_the_scheduler_fires(runtime):
+    schedules = {actor.name: actor.schedule for actor in runtime.describe_actors()}
+
+    assert schedules["test_task"] == "* * * * * *"  # made periodic by JOBDECK_SCHEDULE_TEST_TASK
+    assert schedules["generate_weekly_report"] == "0 10 * * 1"
+    assert schedules["send_bill_reminders"] is None
