@@ -10,7 +10,19 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from api import docs, limits, metrics
 from api.auth import SECURITY_SCHEMES
 from api.errors import JobdeckApi
-from api.resources import actors, audit, backups, chains, exports, health, history, reports, tasks, workers
+from api.resources import (
+    actors,
+    audit,
+    backups,
+    chains,
+    exports,
+    health,
+    history,
+    reports,
+    schedules,
+    tasks,
+    workers,
+)
 from jobs.runtime import start
 
 #: Every blueprint of the API, in the order of the OpenAPI document.
@@ -20,6 +32,7 @@ BLUEPRINTS = (
     chains.blueprint,
     workers.blueprint,
     actors.blueprint,
+    schedules.blueprint,
     reports.blueprint,
     exports.blueprint,
     backups.blueprint,

@@ -106,7 +106,8 @@ class Runtime(context.JobContext):
         return RedisCache(self.broker.client)
 
     def describe_actors(self) -> list[ActorRecord]:
-        """The registered jobs with their effective options (the configured retries and time limits)."""
+        """The registered jobs with their effective options (the configured retries and time limits)
+        and schedules (JOBDECK_SCHEDULE_<JOB> overrides applied: what the scheduler fires)."""
         settings = self.settings
         return describe_actors(
             self.broker,

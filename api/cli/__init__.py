@@ -14,6 +14,7 @@ from api.cli.files import backups_command, exports_command, reports_command
 from api.cli.history import failures_command, history_command, stats_command
 from api.cli.main import main
 from api.cli.redis import redis_group
+from api.cli.schedules import schedules_group
 from api.cli.sending import chain_command, ping_command, send_command
 from api.cli.tasks import result_command, status_command, tasks_command
 from api.cli.tokens import tokens_group
@@ -36,6 +37,7 @@ COMMANDS = (
     reports_command,
     exports_command,
     backups_command,
+    schedules_group,
     tokens_group,
     db_group,
     demo_group,

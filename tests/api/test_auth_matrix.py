@@ -27,6 +27,9 @@ ADMIN_ONLY = {
     ("POST", "/api/core/chains/"),
     ("POST", "/api/core/workers/queues/<name>/purge/"),
     ("POST", "/api/core/workers/queues/<name>/dead/purge/"),
+    ("POST", "/api/core/schedules/<name>/pause/"),
+    ("POST", "/api/core/schedules/<name>/resume/"),
+    ("POST", "/api/core/schedules/<name>/run/"),
     ("GET", "/api/core/backups/"),
     ("GET", "/api/core/audit/"),
 }
@@ -40,6 +43,8 @@ VIEWER_READS = {
     "/api/core/workers/",
     "/api/core/workers/queues/",
     "/api/core/actors/",
+    "/api/core/schedules/",
+    "/api/core/schedules/<name>/",
     "/api/core/reports/",
     "/api/core/reports/<int(min=1, max=2147483647):report_id>/download/",
     "/api/core/exports/",
@@ -82,7 +87,7 @@ def test_every_endpoint_is_classified(app):
     ]
 
     assert unclassified == []
-    assert len(endpoints(app)) >= 28
+    assert len(endpoints(app)) >= 33
 
 
 def test_the_auth_matrix(app, tokens):

@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
 
 pytestmark = pytest.mark.slow
 
-#: Requests per operation and generation mode: 23 operations x 2 modes x 30, less those with nothing to
+#: Requests per operation and generation mode: 28 operations x 2 modes x 30, less those with nothing to
 #: get wrong, is over 1,000 (checked below).
 EXAMPLES = 30
 CHECKS = [
