@@ -89,7 +89,8 @@ def test_pause_resume_and_run_act_as_the_operator_and_are_audited(jobdeck, runti
 def test_an_unknown_schedule_is_one_red_line_and_exit_2(jobdeck, runtime, action):
     result = jobdeck("schedules", action, "nope")
 
-    assert_red_line(result, "no schedule is called 'nope'; the schedules are: check_pending_bills", 2)
+    assert_red_line(result, "no schedule is called 'nope'; the schedules are: ", 2)
+    assert HOURLY in result.stderr
     assert runtime.schedule_monitor.actions() == []
 
 
