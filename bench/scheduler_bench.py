@@ -27,6 +27,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+import redis
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -135,9 +137,16 @@ def measure(arguments: argparse.Namespace) -> None:
         scheduler.wait(30)
         worker.terminate()
         worker.wait(60)
-    report(
-        arguments, env, json.loads(floor_path.read_text()), worker_cpu / elapsed, (load_at_start, load_at_end)
-    )
+    try:
+        report(
+            arguments,
+            env,
+            json.loads(floor_path.read_text()),
+            worker_cpu / elapsed,
+            (load_at_start, load_at_end),
+        )
+    finally:
+        redis.Redis.from_url(redis_url).shutdown(nosave=True)
 
 
 def wait_for_fires(env: dict[str, str], fires: int, *, timeout: float) -> None:
