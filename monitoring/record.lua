@@ -1,65 +1,57 @@
--- One task lifecycle event, recorded in one round trip (see monitoring/keys.py for the keys).
+-- One task lifecycle event, recorded in one round trip (see jobs/platform/keys.py for the keys).
 --
 -- ARGV[1] key prefix, ARGV[2] command, ARGV[3] task id, ARGV[4] now (ms), ARGV[5] the event's
 -- data: a JSON object whose values are all text.
 -- The line below is replaced by monitoring/store.py with the retention and limits, so that no
 -- call pays for decoding them.
 --
--- Every call runs on a worker's hot path, so each command is counted: field writes are
--- buffered and flushed in one HSET, and clean-ups run only when there is something to clean.
--- Values stay text from ARGV to Redis: a Lua number handed to redis.call or joined to a string is
--- formatted with "%.14g", a floating-point conversion that cost more than the commands around it
--- (callgrind, issue 9); numbers computed here are written with text(), an integer format.
+-- Every call runs on a worker's hot path, so its cost is counted (callgrind, issue 9):
+--  * each command reads only the fields it needs and writes its fields in one HSET built by a
+--    table constructor;
+--  * a timeline event is a field of its own (e1, e2, ...), so that no event reads or rewrites the
+--    ones before it;
+--  * values stay text from ARGV to Redis: a Lua number handed to redis.call or joined to a
+--    string is formatted with "%.14g", which cost more than the commands around it; numbers
+--    computed here are written with text(), an integer format;
+--  * few closures, few upvalues, few tables: creating them and collecting them was a third of
+--    the script's cost.
 -- luacheck: globals ARGV redis cjson unpack
 
-local config = CONFIG
+local TTL_SUCCESS, TTL_FAILURE, TTL_MINUTE, TIMELINE_MAX, POISON_CAP, REDELIVERY_MS, BROKER_HEARTBEATS = CONFIG
+
 local prefix, command, task_id, now_text = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local now = tonumber(now_text)
 local data = cjson.decode(ARGV[5])
+local task_key = prefix .. "task:" .. task_id
 
 local function text(number)
     return string.format("%d", number)
 end
 
-local task_key = prefix .. "task:" .. task_id
-local function finished(name)
-    return name == "SUCCESS" or name == "FAILURE" or name == "REVOKED"
+local function finished(state)
+    return state == "SUCCESS" or state == "FAILURE" or state == "REVOKED"
 end
-local current = redis.call("hmget", task_key, "state", "enqueued_at", "actor", "queue", "timeline", "worker",
-                          "events", "orphaned", "eta", "progress", "deaths", "attempt", "finished_attempt")
-local state, enqueued_at, actor, queue = current[1], current[2], current[3], current[4]
-local timeline_json, last_worker, events = current[5], current[6], tonumber(current[7]) or 0
-local was_orphaned, had_eta, had_progress, deaths = current[8], current[9], current[10], tonumber(current[11]) or 0
-local last_attempt, finished_attempt = tonumber(current[12]), tonumber(current[13])
 
-local pending = {}
-
-local function set(name, value)
-    if value ~= nil then
-        pending[#pending + 1] = name
-        pending[#pending + 1] = value
+-- Adds a field to write unless its value is missing.
+local function put(fields, name, value)
+    if value then
+        fields[#fields + 1] = name
+        fields[#fields + 1] = value
     end
 end
 
-local function flush()
-    if #pending > 0 then
-        redis.call("hset", task_key, unpack(pending))
-        pending = {}
+-- Moves the task between state indexes; its new state goes with the other fields in ``fields``.
+local function move_to(task, new_state, fields)
+    if task.state then
+        redis.call("zrem", prefix .. "history:state:" .. task.state, task_id)
     end
+    redis.call("zadd", prefix .. "history:state:" .. new_state, task.enqueued_at, task_id)
+    put(fields, "state", new_state)
+    task.state = new_state
 end
 
-local function move_to(new_state)
-    if state then
-        redis.call("zrem", prefix .. "history:state:" .. state, task_id)
-    end
-    redis.call("zadd", prefix .. "history:state:" .. new_state, enqueued_at, task_id)
-    set("state", new_state)
-    state = new_state
-end
-
--- One event on the task's timeline: its state, when, and what of worker, attempt and one more
--- field (``name``, ``value``: eta, a number, or error or reason, text) it has.
-local function add_event(state_name, worker, attempt, name, value)
+-- One event on the task's timeline, as a field of its own: its state, when, and what of worker,
+-- attempt and one more field (``name``, ``value``: eta, a number, or error or reason, text) it has.
+local function add_event(task, fields, state_name, worker, attempt, name, value)
     local encoded = '{"state":"' .. state_name .. '","at":' .. now_text
     if worker then
         encoded = encoded .. ',"worker":' .. cjson.encode(worker)
@@ -70,34 +62,27 @@ local function add_event(state_name, worker, attempt, name, value)
     if value then
         encoded = encoded .. ',"' .. name .. '":' .. (name == "eta" and value or cjson.encode(value))
     end
-    encoded = encoded .. "}"
-    events = events + 1
-    if events > config.timeline_max then
-        -- Rare: drop the oldest events so that a task retried forever stays small.
-        local timeline = cjson.decode(timeline_json)
-        while #timeline >= config.timeline_max do
-            table.remove(timeline, 1)
-        end
-        timeline[#timeline + 1] = cjson.decode(encoded)
-        timeline_json = cjson.encode(timeline)
-        events = #timeline
-    elseif timeline_json then
-        -- Appending text keeps each event O(1) instead of decoding the whole timeline.
-        timeline_json = string.sub(timeline_json, 1, -2) .. "," .. encoded .. "]"
-    else
-        timeline_json = "[" .. encoded .. "]"
+    local events = (tonumber(task.events) or 0) + 1
+    task.events = events
+    local n = #fields
+    fields[n + 1], fields[n + 2], fields[n + 3], fields[n + 4] = "e" .. text(events), encoded .. "}", "events", text(events)
+    if events > TIMELINE_MAX then
+        -- A task retried forever keeps its latest events only.
+        redis.call("hdel", task_key, "e" .. text(events - TIMELINE_MAX))
     end
-    set("timeline", timeline_json)
-    set("events", text(events))
+end
+
+local function write(fields)
+    redis.call("hset", task_key, unpack(fields))
 end
 
 -- Counters go to the minute bucket only; monitoring/counters.py rolls finished minutes up into
 -- hour and day buckets once a minute, off the hot path.
-local function count(metric, duration, bucket)
-    local key = prefix .. "stats:minute:" .. text(math.floor(now / 60000))
+local function count(actor, queue, metric, duration, bucket)
+    local key = prefix .. "stats:minute:" .. text(math.floor(tonumber(now_text) / 60000))
     local owner = actor .. "@" .. queue .. ":"
     if redis.call("hincrby", key, owner .. metric, "1") == 1 then
-        redis.call("expire", key, text(config.ttl_minute))
+        redis.call("expire", key, TTL_MINUTE)
     end
     if duration then
         redis.call("hincrby", key, owner .. "duration_sum", duration)
@@ -105,27 +90,25 @@ local function count(metric, duration, bucket)
         -- The slowest and the fastest duration: one read and at most one write, as for the max alone.
         local max_field, min_field = owner .. "duration_max", owner .. "duration_min"
         local kept = redis.call("hmget", key, max_field, min_field)
-        local extremes = {}
         local value = tonumber(duration)
         if value > tonumber(kept[1] or "-1") then
-            extremes[#extremes + 1] = max_field
-            extremes[#extremes + 1] = duration
-        end
-        if not kept[2] or value < tonumber(kept[2]) then
-            extremes[#extremes + 1] = min_field
-            extremes[#extremes + 1] = duration
-        end
-        if #extremes > 0 then
-            redis.call("hset", key, unpack(extremes))
+            if not kept[2] or value < tonumber(kept[2]) then
+                redis.call("hset", key, max_field, duration, min_field, duration)
+            else
+                redis.call("hset", key, max_field, duration)
+            end
+        elseif not kept[2] or value < tonumber(kept[2]) then
+            redis.call("hset", key, min_field, duration)
         end
     end
 end
 
 -- Keeps the task's record ``seconds`` more, and notes when it expires, so that upkeep removes it
 -- from every history index then and not before (monitoring/upkeep.py).
-local function expire_in(seconds)
+local function expire_in(task, seconds)
     redis.call("expire", task_key, text(seconds))
-    redis.call("zadd", prefix .. "expiries", text(now + seconds * 1000), task_id .. "\t" .. actor .. "\t" .. queue)
+    redis.call("zadd", prefix .. "expiries", text(tonumber(now_text) + seconds * 1000),
+               task_id .. "\t" .. task.actor .. "\t" .. task.queue)
 end
 
 -- Whether a worker that held a task died without saying goodbye: it never marked itself stopped,
@@ -137,143 +120,180 @@ local function died_without_goodbye(worker)
     if redis.call("hexists", prefix .. "worker:" .. worker, "stopped_at") == 1 then
         return false
     end
-    local beat = tonumber(redis.call("zscore", config.broker_heartbeats, worker))
-    return not beat or beat < now - config.redelivery_ms
+    local beat = tonumber(redis.call("zscore", BROKER_HEARTBEATS, worker))
+    return not beat or beat < tonumber(now_text) - REDELIVERY_MS
 end
 
-local function create(from)
-    actor, queue, enqueued_at = from.actor, from.queue, now_text
-    set("actor", actor)
-    set("queue", queue)
-    set("enqueued_at", now_text)
-    set("args", from.args or "[]")
-    set("kwargs", from.kwargs or "{}")
-    for _, field in ipairs({"parent_id", "pipeline", "group_id", "retry_of"}) do
-        set(field, from[field])
+-- A task seen for the first time: its names, arguments and links, and its place in the
+-- unfiltered, actor and queue indexes.
+local function create(task)
+    task.actor, task.queue, task.enqueued_at = data.actor, data.queue, now_text
+    local fields = {"actor", data.actor, "queue", data.queue, "enqueued_at", now_text,
+                    "args", data.args or "[]", "kwargs", data.kwargs or "{}"}
+    for _, name in ipairs({"parent_id", "pipeline", "group_id", "retry_of"}) do
+        put(fields, name, data[name])
     end
     redis.call("zadd", prefix .. "history", now_text, task_id)
-    redis.call("zadd", prefix .. "history:actor:" .. actor, now_text, task_id)
-    redis.call("zadd", prefix .. "history:queue:" .. queue, now_text, task_id)
-    count("enqueued")
+    redis.call("zadd", prefix .. "history:actor:" .. task.actor, now_text, task_id)
+    redis.call("zadd", prefix .. "history:queue:" .. task.queue, now_text, task_id)
+    count(task.actor, task.queue, "enqueued")
+    return fields
 end
 
-local function fail_for_good(error_type, error_message)
-    set("finished_at", now_text)
-    set("error_type", error_type)
-    set("error_message", error_message)
-    move_to("FAILURE")
-    add_event("FAILURE", nil, nil, "error", error_type .. ": " .. error_message)
-    count("failed")
-    flush()
-    expire_in(config.ttl_failure)
+local function fail_for_good(task, fields, error_type, error_message)
+    put(fields, "finished_at", now_text)
+    put(fields, "error_type", error_type)
+    put(fields, "error_message", error_message)
+    move_to(task, "FAILURE", fields)
+    add_event(task, fields, "FAILURE", nil, nil, "error", error_type .. ": " .. error_message)
+    write(fields)
+    count(task.actor, task.queue, "failed")
+    expire_in(task, TTL_FAILURE)
+end
+
+-- A finish may carry its message's acknowledgement (jobs/platform/broker.py): done here, last,
+-- exactly as Dramatiq's dispatch script acks (dramatiq/brokers/redis/dispatch.lua): its worker's
+-- heartbeat, then the message leaves the worker's acks and the queue's messages. Last, so that an
+-- error in the record leaves the message unacknowledged (the broker then acks it the usual way).
+-- ARGV[6..10]: acks key, messages key, heartbeats key, worker id, message id.
+local function settled(reply)
+    if ARGV[6] then
+        redis.call("zadd", ARGV[8], now_text, ARGV[9])
+        if redis.call("srem", ARGV[6], ARGV[10]) > 0 then
+            redis.call("hdel", ARGV[7], ARGV[10])
+        end
+    end
+    return reply
+end
+
+local function read(...)
+    return redis.call("hmget", task_key, ...)
 end
 
 if command == "enqueue" then
-    if state and state ~= "SCHEDULED" then
+    local current = read("state", "eta", "enqueued_at", "events", "actor", "queue")
+    local task = {state = current[1], enqueued_at = current[3], events = current[4],
+                  actor = current[5], queue = current[6]}
+    local had_eta = current[2]
+    if task.state and task.state ~= "SCHEDULED" then
         -- A retry, or a delayed message moved to its queue: the state stays; note the next run.
         if data.eta then
             redis.call("hset", task_key, "eta", data.eta)
         end
-        return state
+        return task.state
     end
-    if not state then
-        create(data)
-    end
-    if state == "SCHEDULED" and data.eta and tonumber(had_eta) == tonumber(data.eta) then
-        return state  -- a replay of this very enqueue
+    local fields = task.state and {} or create(task)
+    if task.state == "SCHEDULED" and data.eta and had_eta == data.eta then
+        return task.state  -- a replay of this very enqueue
     end
     if data.eta then
-        set("eta", data.eta)
-        move_to("SCHEDULED")
+        put(fields, "eta", data.eta)
+        move_to(task, "SCHEDULED", fields)
     else
         if had_eta then
             redis.call("hdel", task_key, "eta")
         end
-        move_to("PENDING")
+        move_to(task, "PENDING", fields)
     end
-    add_event(state, nil, nil, "eta", data.eta)
-    flush()
-    local delay = data.eta and math.ceil(math.max(tonumber(data.eta) - now, 0) / 1000) or 0
-    expire_in(config.ttl_failure + delay)
-    return state
+    add_event(task, fields, task.state, nil, nil, "eta", data.eta)
+    write(fields)
+    local delay = data.eta and math.ceil(math.max(tonumber(data.eta) - tonumber(now_text), 0) / 1000) or 0
+    expire_in(task, TTL_FAILURE + delay)
+    return task.state
 
 elseif command == "start" then
-    if redis.call("exists", prefix .. "revoked:" .. task_id) == 1 then
-        if state and state ~= "REVOKED" then
-            move_to("REVOKED")
-            add_event("REVOKED", data.worker)
-            flush()
+    local current = read("state", "enqueued_at", "events", "worker", "attempt", "deaths", "revoked_until",
+                         "orphaned", "eta", "progress")
+    local task = {state = current[1], enqueued_at = current[2], events = current[3]}
+    local last_worker, last_attempt, deaths = current[4], current[5], tonumber(current[6]) or 0
+    if current[7] and tonumber(current[7]) > tonumber(now_text) then
+        if task.state ~= "REVOKED" then
+            local fields = {}
+            move_to(task, "REVOKED", fields)
+            add_event(task, fields, "REVOKED", data.worker)
+            write(fields)
         end
         return "revoked"
     end
-    local created = false
-    if not state then
-        create(data)
-        created = true
-    elseif finished(state) then
+    local fields
+    if not task.state then
+        fields = create(task)
+    elseif finished(task.state) then
         -- Finished already and redelivered (its worker died before the acknowledgement).
         return "finished"
-    elseif state == "STARTED" then
-        if last_worker == data.worker and last_attempt == tonumber(data.attempt) then
-            return "ok"  -- a replay of this very start (a kept connection re-sent its batch)
-        end
-        if died_without_goodbye(last_worker) then
-            -- The previous attempt never finished: its worker process died on it.
-            deaths = deaths + 1
-            set("deaths", text(deaths))
-            add_event("LOST", last_worker)
-            if deaths >= config.poison_cap then
-                if was_orphaned then
-                    redis.call("hdel", task_key, "orphaned")
-                end
-                fail_for_good("WorkerKilled", "killed its worker " .. text(deaths) .. " times")
-                return "poison"
+    else
+        fields = {}
+        if task.state == "STARTED" then
+            if last_worker == data.worker and last_attempt == data.attempt then
+                return "ok"  -- a replay of this very start (a kept connection re-sent its batch)
             end
-        else
-            -- Delivered again while its first worker lives or said goodbye (a lost acknowledgement,
-            -- a deploy): not a death.
-            add_event("REDELIVERED", last_worker)
+            if died_without_goodbye(last_worker) then
+                -- The previous attempt never finished: its worker process died on it.
+                deaths = deaths + 1
+                fields[1], fields[2] = "deaths", text(deaths)
+                add_event(task, fields, "LOST", last_worker)
+                if deaths >= POISON_CAP then
+                    if current[8] then
+                        redis.call("hdel", task_key, "orphaned")
+                    end
+                    local names = read("actor", "queue")
+                    task.actor, task.queue = names[1], names[2]
+                    fail_for_good(task, fields, "WorkerKilled", "killed its worker " .. text(deaths) .. " times")
+                    return "poison"
+                end
+            else
+                -- Delivered again while its first worker lives or said goodbye (a lost
+                -- acknowledgement, a deploy): not a death.
+                add_event(task, fields, "REDELIVERED", last_worker)
+            end
         end
     end
-    if was_orphaned or had_eta or had_progress then
+    if current[8] or current[9] or current[10] then
         redis.call("hdel", task_key, "orphaned", "progress", "progress_text", "eta")
     end
-    set("started_at", now_text)
-    set("worker", data.worker)
-    set("attempt", data.attempt)
-    set("retries", data.retries)
-    set("broker_message_id", data.broker_message_id)
-    move_to("STARTED")
-    add_event("STARTED", data.worker, data.attempt)
-    flush()
-    return created and "created" or "ok"
+    put(fields, "started_at", now_text)
+    put(fields, "worker", data.worker)
+    put(fields, "attempt", data.attempt)
+    put(fields, "retries", data.retries)
+    put(fields, "broker_message_id", data.broker_message_id)
+    move_to(task, "STARTED", fields)
+    add_event(task, fields, "STARTED", data.worker, data.attempt)
+    write(fields)
+    return task.actor and "created" or "ok"
 
 elseif command == "finish" then
-    if not state then
-        create(data)
-    elseif finished(state) and state ~= "REVOKED" then
-        return state
-    elseif state == data.state and data.attempt and finished_attempt == tonumber(data.attempt) then
-        return state  -- a replay of this very finish
+    local current = read("state", "enqueued_at", "events", "actor", "queue", "finished_attempt", "deaths",
+                         "orphaned")
+    local task = {state = current[1], enqueued_at = current[2], events = current[3],
+                  actor = current[4], queue = current[5]}
+    local fields
+    if not task.state then
+        fields = create(task)
+    elseif finished(task.state) and task.state ~= "REVOKED" then
+        return settled(task.state)
+    elseif task.state == data.state and data.attempt and current[6] == data.attempt then
+        return settled(task.state)  -- a replay of this very finish
+    else
+        fields = {}
     end
-    set("finished_at", now_text)
-    set("finished_attempt", data.attempt)
-    set("duration_ms", data.duration_ms)
-    set("retries", data.retries)
-    if deaths > 0 then
-        set("deaths", "0")
+    put(fields, "finished_at", now_text)
+    put(fields, "finished_attempt", data.attempt)
+    put(fields, "duration_ms", data.duration_ms)
+    put(fields, "retries", data.retries)
+    if current[7] and current[7] ~= "0" then
+        put(fields, "deaths", "0")
     end
-    for _, field in ipairs({"result", "error_type", "error_message", "traceback", "fingerprint", "message",
-                            "broker_message_id", "dead_lettered_at"}) do
-        set(field, data[field])
+    for _, name in ipairs({"result", "error_type", "error_message", "traceback", "fingerprint", "message",
+                           "broker_message_id", "dead_lettered_at"}) do
+        put(fields, name, data[name])
     end
-    if was_orphaned then
+    if current[8] then
         redis.call("hdel", task_key, "orphaned")
     end
-    move_to(data.state)
-    add_event(data.state, data.worker, data.attempt,
+    move_to(task, data.state, fields)
+    add_event(task, fields, data.state, data.worker, data.attempt,
               "error", data.error_type and (data.error_type .. ": " .. (data.error_message or "")))
-    flush()
+    write(fields)
     local metric = "succeeded"
     if data.state == "FAILURE" then
         metric = "failed"
@@ -282,97 +302,109 @@ elseif command == "finish" then
     elseif data.state == "REVOKED" then
         metric = "revoked"
     end
-    count(metric, data.duration_ms, data.bucket)
+    count(task.actor, task.queue, metric, data.duration_ms, data.bucket)
     if data.state == "SUCCESS" or data.state == "REVOKED" then
-        expire_in(config.ttl_success)
+        expire_in(task, TTL_SUCCESS)
     else
-        expire_in(config.ttl_failure)
+        expire_in(task, TTL_FAILURE)
     end
     if data.state == "FAILURE" and data.fingerprint then
         local group_key = prefix .. "failure-group:" .. data.fingerprint
         redis.call("zadd", group_key, now_text, task_id)
-        redis.call("expire", group_key, text(config.ttl_failure))
+        redis.call("expire", group_key, text(TTL_FAILURE))
         local group_json = redis.call("hget", prefix .. "failure-groups", data.fingerprint)
         local group = group_json and cjson.decode(group_json)
-            or {type = data.error_type, message = data.error_message, first = now, count = 0}
+            or {type = data.error_type, message = data.error_message, first = tonumber(now_text), count = 0}
         group.count = group.count + 1
-        group.last = now
+        group.last = tonumber(now_text)
         redis.call("hset", prefix .. "failure-groups", data.fingerprint, cjson.encode(group))
     end
-    return state
+    return settled(task.state)
 
 elseif command == "progress" then
+    local state = redis.call("hget", task_key, "state")
     if state == "STARTED" then
-        set("progress", data.progress)
-        set("progress_text", data.text)
-        flush()
+        redis.call("hset", task_key, "progress", data.progress, "progress_text", data.text or "")
     end
     return state
 
 elseif command == "revoke" then
-    if not state then
+    local current = read("state", "enqueued_at", "events", "actor", "queue")
+    local task = {state = current[1], enqueued_at = current[2], events = current[3],
+                  actor = current[4], queue = current[5]}
+    if not task.state then
         return nil
     end
-    if finished(state) then
-        return state
+    if finished(task.state) then
+        return task.state
     end
-    redis.call("set", prefix .. "revoked:" .. task_id, now_text, "PX", data.ttl_ms)
-    if state == "STARTED" then
-        set("revoke_requested_at", now_text)
-        add_event("REVOKE_REQUESTED")
-        flush()
-        return state
+    -- The revocation lasts as long as the message can still be delivered (start checks it).
+    local fields = {"revoked_until", text(tonumber(now_text) + tonumber(data.ttl_ms))}
+    if task.state == "STARTED" then
+        fields[3], fields[4] = "revoke_requested_at", now_text
+        add_event(task, fields, "REVOKE_REQUESTED")
+        write(fields)
+        return task.state
     end
-    local previous = state
-    set("finished_at", now_text)
-    move_to("REVOKED")
-    add_event("REVOKED")
-    flush()
-    count("revoked")
-    expire_in(config.ttl_success + math.ceil(tonumber(data.ttl_ms) / 1000))
+    local previous = task.state
+    fields[3], fields[4] = "finished_at", now_text
+    move_to(task, "REVOKED", fields)
+    add_event(task, fields, "REVOKED")
+    write(fields)
+    count(task.actor, task.queue, "revoked")
+    expire_in(task, TTL_SUCCESS + math.ceil(tonumber(data.ttl_ms) / 1000))
     return previous
 
 elseif command == "orphan" then
-    if state == "STARTED" and last_worker == data.worker and not was_orphaned then
-        set("orphaned", now_text)
-        add_event("ORPHANED", last_worker)
-        flush()
+    local current = read("state", "events", "worker", "orphaned")
+    if current[1] == "STARTED" and current[3] == data.worker and not current[4] then
+        local fields = {"orphaned", now_text}
+        add_event({events = current[2]}, fields, "ORPHANED", current[3])
+        write(fields)
         return "orphaned"
     end
-    return state
+    return current[1]
 
 elseif command == "interrupt" then
     -- A stopping worker handed the message back to its queue: the task waits again, no death.
-    if state ~= "STARTED" or last_worker ~= data.worker then
-        return state
+    local current = read("state", "enqueued_at", "events", "worker", "orphaned", "progress")
+    local task = {state = current[1], enqueued_at = current[2], events = current[3]}
+    if task.state ~= "STARTED" or current[4] ~= data.worker then
+        return task.state
     end
-    if was_orphaned or had_progress then
+    if current[5] or current[6] then
         redis.call("hdel", task_key, "orphaned", "progress", "progress_text")
     end
-    move_to("PENDING")
-    add_event("INTERRUPTED", last_worker, nil, "reason", data.reason)
-    flush()
-    return state
+    local fields = {}
+    move_to(task, "PENDING", fields)
+    add_event(task, fields, "INTERRUPTED", current[4], nil, "reason", data.reason)
+    write(fields)
+    return task.state
 
 elseif command == "lost" then
     -- Upkeep found the message acknowledged (or dead-lettered) while the task was still STARTED:
     -- its finish record never arrived. The outcome is unknown; the task is not left STARTED.
-    if state ~= "STARTED" or last_worker ~= data.worker then
-        return state
+    local current = read("state", "enqueued_at", "events", "actor", "queue", "worker", "orphaned")
+    local task = {state = current[1], enqueued_at = current[2], events = current[3],
+                  actor = current[4], queue = current[5]}
+    if task.state ~= "STARTED" or current[6] ~= data.worker then
+        return task.state
     end
-    if was_orphaned then
+    if current[7] then
         redis.call("hdel", task_key, "orphaned")
     end
-    fail_for_good("Lost", data.reason)
+    fail_for_good(task, {}, "Lost", data.reason)
     return "lost"
 
 elseif command == "mark" then
     -- Plain field updates on an existing task (dead-lettered, retried_as, ...).
-    if state then
+    local state = redis.call("hget", task_key, "state")
+    if state and next(data) then
+        local fields = {}
         for name, value in pairs(data) do
-            set(name, value)
+            put(fields, name, value)
         end
-        flush()
+        write(fields)
     end
     return state
 end

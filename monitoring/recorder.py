@@ -20,6 +20,7 @@ from dramatiq.middleware import CurrentMessage, Middleware, SkipMessage
 from dramatiq_abort import Abort
 
 from jobs.platform.broker import (
+    AckOffer,
     RecordingRedisBroker,
     hand_back_now,
     hand_back_on_ack,
@@ -258,7 +259,7 @@ class TaskRecorder(Middleware):
             data.update(self._error(message, exception))
         if on_worker_thread(broker):
             # The worker thread acks next: the record rides on that round trip.
-            ride_on_ack(message, _FinishRecord(self, message, data))
+            ride_on_ack(message, FinishRecord(self, message, data))
         else:
             self._record("finish", message, data)
         if self.heartbeat is not None:
@@ -356,16 +357,20 @@ class TaskRecorder(Middleware):
             self.heartbeat.stop()
 
 
-class _FinishRecord:
+class FinishRecord:
     """A task's SUCCESS/RETRY/FAILURE record, sent with its message's ack or nack."""
 
     def __init__(self, recorder: TaskRecorder, message: dramatiq.Message, data: dict[str, Any]) -> None:
         self.recorder, self.message, self.data = recorder, message, data
 
-    def commands(self, settle: str) -> list[tuple]:
+    def commands(self, settle: str, offer: AckOffer | None) -> list[tuple]:
         if settle == "nack":
             self.data = {**self.data, "dead_lettered_at": now_ms()}
-        return [self.recorder.store.record_command("finish", self.message.message_id, self.data)]
+        # The finish record carries the ack when it may (record.lua acks last, as Dramatiq does).
+        acknowledgement = offer.take().arguments() if offer is not None else ()
+        return [
+            self.recorder.store.record_command("finish", self.message.message_id, self.data, *acknowledgement)
+        ]
 
     def replied(self, settle: str, replies: list[Any]) -> None:
         self.recorder._checked("finish", self.message, self.data, replies[0])

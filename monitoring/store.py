@@ -104,18 +104,19 @@ class TaskStore:
         self.client = client
         self.retention = retention or Retention()
         self.broker_namespace = broker_namespace
-        config = {
-            "ttl_success": int(self.retention.success),
-            "ttl_failure": int(self.retention.failure),
-            "ttl_minute": int(self.retention.counters["minute"]),
-            "timeline_max": int(timeline_max),
-            "poison_cap": int(poison_cap),
-            "redelivery_ms": int(redelivery_timeout * 1000),
-            "broker_heartbeats": keys.broker_heartbeats(broker_namespace),
-        }
-        lua_table = "{" + ", ".join(f"{name} = {json.dumps(value)}" for name, value in config.items()) + "}"
+        # In record.lua's order: TTL_SUCCESS, TTL_FAILURE, TTL_MINUTE, TIMELINE_MAX, POISON_CAP,
+        # REDELIVERY_MS, BROKER_HEARTBEATS.
+        constants = (
+            int(self.retention.success),
+            int(self.retention.failure),
+            str(int(self.retention.counters["minute"])),
+            int(timeline_max),
+            int(poison_cap),
+            int(redelivery_timeout * 1000),
+            keys.broker_heartbeats(broker_namespace),
+        )
         self._script = client.register_script(
-            RECORD_SCRIPT.replace("local config = CONFIG", f"local config = {lua_table}")
+            RECORD_SCRIPT.replace("= CONFIG", "= " + ", ".join(json.dumps(value) for value in constants), 1)
         )
         self._loaded = False
 
@@ -129,18 +130,24 @@ class TaskStore:
         self._loaded = True  # redis-py's Script loads it when Redis does not have it
         return reply_text(result)
 
-    def record_command(self, command: str, task_id: str, data: dict[str, Any]) -> tuple:
+    def record_command(
+        self, command: str, task_id: str, data: dict[str, Any], *acknowledgement: str
+    ) -> tuple:
         """The EVALSHA command that records one event, to send on a pipeline or a kept connection.
 
         A straight EVALSHA: a Script on a pipeline costs a SCRIPT EXISTS round trip per execute.
+        A finish may also do its message's ack: ``acknowledgement`` is then the acks key, the
+        messages key, the heartbeats key, the worker id and the message id
+        (jobs.platform.broker.Acknowledgement).
         """
         self._ensure_loaded()
-        return ("EVALSHA", self._script.sha, 0, *self._arguments(command, task_id, data))
+        return ("EVALSHA", self._script.sha, 0, *self._arguments(command, task_id, data), *acknowledgement)
 
     @staticmethod
     def _arguments(command: str, task_id: str, data: dict[str, Any]) -> list:
         """The script's arguments: the event's data as one JSON object whose values are all text,
-        so that the script formats no number (record.lua)."""
+        so that the script formats no number (record.lua). One argument, not name and value pairs:
+        packing each argument costs a worker more than decoding the JSON costs Redis."""
         payload = {name: _text(value) for name, value in data.items() if value is not None}
         return [keys.PREFIX, command, task_id, now_ms(), json.dumps(payload)]
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import dramatiq
@@ -26,6 +27,7 @@ from dramatiq.errors import ConnectionClosed
 from dramatiq.middleware import MiddlewareError
 from dramatiq.worker import WorkerThread
 
+from jobs.platform import keys
 from jobs.platform.connections import KeptConnections
 from jobs.platform.errors import ServiceUnavailable
 from jobs.platform.settings import Settings
@@ -38,11 +40,41 @@ HAND_BACK_ATTRIBUTE = "jobdeck_hand_back"
 logger = dramatiq.get_logger(__name__)
 
 
+@dataclass(frozen=True)
+class Acknowledgement:
+    """Dramatiq's ack of one message, as the keys and ids its dispatch script acks it with."""
+
+    acks_key: str
+    messages_key: str
+    heartbeats_key: str
+    worker_id: str
+    message_id: str
+
+    def arguments(self) -> tuple[str, ...]:
+        return (self.acks_key, self.messages_key, self.heartbeats_key, self.worker_id, self.message_id)
+
+
+class AckOffer:
+    """A message's ack, offered to its riders: one may do it in its last command, in place of the
+    broker's own EVALSHA of Dramatiq's dispatch script (a script call fewer per message)."""
+
+    def __init__(self, acknowledgement: Acknowledgement) -> None:
+        self.acknowledgement = acknowledgement
+        self.taken = False
+
+    def take(self) -> Acknowledgement:
+        """Carry the ack: the rider's last command must do exactly what Dramatiq's ack does, last,
+        and answer an error if it did not (the broker then acks the usual way)."""
+        self.taken = True
+        return self.acknowledgement
+
+
 class AckRider(Protocol):
     """Writes that travel with a message's ack or nack (``settle`` is "ack" or "nack")."""
 
-    def commands(self, settle: str) -> list[tuple]:
-        """The commands to send after the ack or nack; raising skips them, never the ack."""
+    def commands(self, settle: str, offer: AckOffer | None) -> list[tuple]:
+        """The commands to send before the ack or nack; raising skips them, never the ack.
+        ``offer`` is the ack, when a rider may carry it (see AckOffer)."""
 
     def replied(self, settle: str, replies: list[Any]) -> None:
         """Called with the commands' replies (or the errors Redis answered them with)."""
@@ -129,6 +161,17 @@ class RecordingRedisBroker(RedisBroker):
             raise replies[0]
         return replies[0]
 
+    def do_fetch(self, queue_name: str, prefetch: int) -> list:
+        """Dramatiq's fetch, on the consumer thread's kept connection."""
+        if self.kept_connections is None:
+            return self._dispatch("fetch")(queue_name, prefetch)
+        (reply,) = self.kept_connections.execute([self.dispatch_command("fetch", queue_name, prefetch)])
+        if isinstance(reply, redis.exceptions.NoScriptError):
+            return self._dispatch("fetch")(queue_name, prefetch)  # which loads the script again
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
     @property
     def consumer_class(self):
         return _RecordingConsumer
@@ -190,10 +233,13 @@ class _RecordingConsumer(_RedisConsumer):
         riders = message.__dict__.get(RIDERS_ATTRIBUTE)
         if not riders:
             return False
-        commands, sent = self._rider_commands(message, riders, settle)
-        commands.append(
-            self.broker.dispatch_command(settle, self.queue_name, message.options["redis_message_id"])
-        )
+        offer = self._ack_offer(message) if settle == "ack" else None
+        commands, sent = self._rider_commands(message, riders, settle, offer)
+        carried = offer is not None and offer.taken
+        if not carried:
+            commands.append(
+                self.broker.dispatch_command(settle, self.queue_name, message.options["redis_message_id"])
+            )
         try:
             replies = self.broker.kept_connections.execute(commands)
         except (redis.ConnectionError, redis.TimeoutError) as error:
@@ -205,26 +251,57 @@ class _RecordingConsumer(_RedisConsumer):
                     rider.replied(settle, replies[start : start + count])
                 except Exception:
                     logger.warning("A write of %s failed.", message.message_id, exc_info=True)
-            if isinstance(replies[-1], redis.exceptions.NoScriptError):
-                return False  # Dramatiq's own ack or nack follows, and reloads its script
+            if isinstance(replies[-1], redis.exceptions.NoScriptError) or (
+                carried and isinstance(replies[-1], Exception)
+            ):
+                return False  # Dramatiq's own ack or nack follows (and reloads its script)
             if isinstance(replies[-1], Exception):
                 raise replies[-1]
         finally:
             self.queued_message_ids.discard(message.message_id)
         return True
 
+    def _ack_offer(self, message) -> AckOffer:
+        """The ack for a rider to carry. Dramatiq's own ack never runs its queue maintenance
+        (``MAINTENANCE_COMMAND_BLACKLIST``), so a carried ack leaves nothing undone."""
+        broker = self.broker
+        namespace = broker.namespace
+        return AckOffer(
+            Acknowledgement(
+                acks_key=keys.broker_acks(namespace, broker.broker_id, self.queue_name),
+                messages_key=keys.broker_messages(namespace, self.queue_name),
+                heartbeats_key=keys.broker_heartbeats(namespace),
+                worker_id=broker.broker_id,
+                message_id=message.options["redis_message_id"],
+            )
+        )
+
     @staticmethod
-    def _rider_commands(message, riders: list[AckRider], settle: str) -> tuple[list[tuple], list]:
-        """Every rider's commands, and where each rider's replies will be; a rider that cannot
-        prepare its writes is left out (it never blocks the ack)."""
+    def _rider_commands(
+        message, riders: list[AckRider], settle: str, offer: AckOffer | None
+    ) -> tuple[list[tuple], list]:
+        """Every rider's commands, and where each rider's replies will be; the rider that carries
+        the ack goes last, as the ack would. A rider that cannot prepare its writes is left out (it
+        never blocks the ack)."""
         commands: list[tuple] = []
         sent = []
+        carrier = None
         for rider in riders:
+            offered = offer if offer is not None and not offer.taken else None
             try:
-                rider_commands = rider.commands(settle)
+                rider_commands = rider.commands(settle, offered)
             except Exception:
                 logger.warning("Could not prepare the writes of %s.", message.message_id, exc_info=True)
+                if offered is not None:
+                    offered.taken = False
                 continue
+            if offered is not None and offered.taken:
+                carrier = (rider, rider_commands)
+            else:
+                sent.append((rider, len(commands), len(rider_commands)))
+                commands += rider_commands
+        if carrier is not None:
+            rider, rider_commands = carrier
             sent.append((rider, len(commands), len(rider_commands)))
             commands += rider_commands
         return commands, sent

@@ -3,9 +3,10 @@
 jobdeck's own keys (``P`` is PREFIX, ``jobdeck:``)::
 
     P task:<id>                       HASH    one task: state, actor, queue, times, worker, attempt,
-                                              retries, progress, display args/result, error,
-                                              timeline (JSON), and while a failure is kept the full
-                                              original message (field ``message``, never shown)
+                                              retries, progress, display args/result, error, its
+                                              timeline (one JSON event per field e1, e2, ...), a
+                                              revocation (revoked_until, ms), and while a failure is
+                                              kept the full original message (``message``, never shown)
     P history                         ZSET    every task id, scored by enqueue time (ms)
     P history:actor:<actor>           ZSET    the same, one per actor
     P history:queue:<queue>           ZSET    the same, one per queue
@@ -14,7 +15,6 @@ jobdeck's own keys (``P`` is PREFIX, ``jobdeck:``)::
                                               upkeep removes expired tasks from every history index
     P failure-groups                  HASH    fingerprint -> JSON {type, message, count, first, last}
     P failure-group:<fingerprint>     ZSET    failed task ids of one fingerprint, by failure time
-    P revoked:<id>                    STRING  a revocation, kept as long as the task may still run
     P stats:minute:<n>                HASH    counters of minute n since the epoch: <actor>@<queue>:<metric>
     P stats:hour:<n>                  HASH      (enqueued, succeeded, failed, retried, revoked,
     P stats:day:<n>                   HASH      duration_sum, duration_max, b<i>); see counters.py
@@ -88,10 +88,6 @@ def history_by(field: str, value: str) -> str:
 
 def failure_group(fingerprint: str) -> str:
     return f"{PREFIX}failure-group:{fingerprint}"
-
-
-def revoked(task_id: str) -> str:
-    return f"{PREFIX}revoked:{task_id}"
 
 
 def stats(granularity: str, bucket: int) -> str:

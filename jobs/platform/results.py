@@ -11,7 +11,7 @@ from dramatiq.results.backend import wrap_result
 from dramatiq.results.backends import RedisBackend
 
 from jobs.platform import keys
-from jobs.platform.broker import find_middleware, on_worker_thread, ride_on_ack
+from jobs.platform.broker import AckOffer, find_middleware, on_worker_thread, ride_on_ack
 
 logger = dramatiq.get_logger(__name__)
 
@@ -46,7 +46,7 @@ class _ResultWrite:
     def __init__(self, key: str, encoded: bytes, ttl: int, message_id: str) -> None:
         self.key, self.encoded, self.ttl, self.message_id = key, encoded, ttl, message_id
 
-    def commands(self, settle: str) -> list[tuple]:
+    def commands(self, settle: str, offer: AckOffer | None) -> list[tuple]:
         # In this order a waiter's BRPOPLPUSH (which keeps the key) never sees a key without its TTL.
         return [("DEL", self.key), ("LPUSH", self.key, self.encoded), ("PEXPIRE", self.key, self.ttl)]
 

@@ -14,7 +14,9 @@ import pytest
 import redis
 
 from jobs.platform import keys
+from jobs.platform.broker import find_middleware
 from jobs.runtime import start
+from monitoring.recorder import FinishRecord, TaskRecorder
 from monitoring.upkeep import run_upkeep, trim_history
 from tests.conftest import redis_events, wait_for
 from tests.monitoring.test_recorder import finished
@@ -167,11 +169,17 @@ class RefusedFinish:
     """A finish record Redis refuses with an error reply (here: a command the script does not know)."""
 
     def __init__(self, runtime, message) -> None:
-        self.command = runtime.store.record_command("not-a-command", message.message_id, {"state": "SUCCESS"})
+        self.store, self.message_id = runtime.store, message.message_id
         self.replies: list = []
 
-    def commands(self, settle):
-        return [self.command]
+    def commands(self, settle, offer):
+        # It carries the ack, as the real finish record does: the refusal must not lose the ack.
+        acknowledgement = offer.take().arguments() if offer is not None else ()
+        return [
+            self.store.record_command(
+                "not-a-command", self.message_id, {"state": "SUCCESS"}, *acknowledgement
+            )
+        ]
 
     def replied(self, settle, replies):
         self.replies = replies
@@ -194,6 +202,32 @@ def test_a_refused_finish_record_is_resolved_by_upkeep_not_left_started(runtime,
     assert record.status == "FAILURE"
     assert record.error_type == "Lost"
     assert "acknowledged" in record.error_message
+
+
+def test_a_finish_record_carries_its_messages_ack_in_the_same_script_call(runtime, redis_url):
+    # Given a message fetched and started here, and its finish record riding on its ack
+    client = redis.Redis.from_url(redis_url)
+    consumer, message = fetch_one(runtime, "carried ack")
+    record_started_here(runtime, message)
+    recorder = find_middleware(runtime.broker, TaskRecorder)
+    data = {"actor": "test_task", "queue": "default", "state": "SUCCESS", "result": "null", "duration_ms": 1}
+    finish = FinishRecord(recorder, message, {**data, "bucket": 0, "attempt": 1, "retries": 0})
+    message.__dict__.setdefault("jobdeck_ack_riders", []).append(finish)
+    client.config_resetstat()
+    before = int(time.time() * 1000)
+
+    consumer.ack(message)
+    consumer.close()
+
+    # Then one script call records and acks (Dramatiq's dispatch script is not called)
+    namespace, broker_id = runtime.broker.namespace, runtime.broker.broker_id
+    assert int(client.info("commandstats")["cmdstat_evalsha"]["calls"]) == 1
+    # and the ack is Dramatiq's: the message leaves the worker's acks and the queue, the worker beats
+    assert client.smembers(keys.broker_acks(namespace, broker_id, "default")) == set()
+    assert client.hlen(keys.broker_messages(namespace, "default")) == 0
+    assert client.zscore(keys.broker_heartbeats(namespace), broker_id) >= before
+    assert runtime.monitor.get_task_status(message.message_id).status == "SUCCESS"
+    assert message.message_id not in consumer.queued_message_ids
 
 
 def test_a_running_task_is_not_resolved_as_lost(runtime, redis_url):
@@ -277,7 +311,7 @@ def test_an_error_reply_to_the_ack_releases_the_prefetch_slot(runtime, redis_url
 
 
 class _FailingRider:
-    def commands(self, settle):
+    def commands(self, settle, offer):
         return [("SET", "jobdeck:test:rider", "1")]
 
     def replied(self, settle, replies):
@@ -292,8 +326,9 @@ def test_a_revoked_task_whose_check_fails_never_runs_and_is_not_dropped(runtime,
     client = redis.Redis.from_url(redis_url)
     message = runtime.manager.send_task("sleeper", ["revoked"], {"seconds": 0.1})
     assert runtime.manager.revoke_task(message.message_id).done
-    # The start record will fail: the task's record is not a hash any more.
-    client.delete(keys.task(message.message_id))
+    # The start record will fail: the task's record (which holds its revocation) is put aside
+    # and its key holds a string instead of a hash.
+    client.rename(keys.task(message.message_id), "jobdeck:test:put-aside")
     client.set(keys.task(message.message_id), "broken")
 
     start_worker()
@@ -304,7 +339,7 @@ def test_a_revoked_task_whose_check_fails_never_runs_and_is_not_dropped(runtime,
         client.scard(key) for key in client.scan_iter("dramatiq:__acks__.*")
     )
     assert held == 1  # and its message is still there, waiting for the check to succeed
-    client.delete(keys.task(message.message_id))
+    client.rename("jobdeck:test:put-aside", keys.task(message.message_id))  # the check works again
     wait_for(
         lambda: client.llen("dramatiq:default") + len(list(client.scan_iter("dramatiq:__acks__.*"))) == 0
     )

@@ -12,7 +12,8 @@ import redis
 from jobs.platform import keys
 from jobs.runtime import start
 from monitoring.counters import roll_up, window_totals
-from monitoring.store import duration_bucket, now_ms
+from monitoring.records import TaskRecord
+from monitoring.store import TaskStore, duration_bucket, now_ms
 from monitoring.upkeep import trim_history
 from tests.monitoring.test_recorder import finished
 
@@ -222,3 +223,52 @@ def test_history_goes_on_past_the_success_retention_with_the_failures(settings, 
     ]
     assert [task.task_id for task in history(actor="test_task").tasks] == ["new-success", "old-failure"]
     assert [task.task_id for task in history(actor="other").tasks] == ["old-failure-of-another-actor"]
+
+
+def test_a_task_retried_past_the_timeline_limit_keeps_its_latest_events_in_order(runtime):
+    store = TaskStore(runtime.store.client, timeline_max=5)
+    names = {"actor": "test_task", "queue": "default"}
+    store.record("enqueue", "retried-often", names)
+    for attempt in range(1, 5):
+        start = {**names, "worker": "w", "attempt": attempt, "retries": attempt - 1}
+        store.record("start", "retried-often", start)
+        finish = {**names, "state": "RETRY", "attempt": attempt, "retries": attempt - 1, "duration_ms": 1}
+        store.record(
+            "finish", "retried-often", {**finish, "bucket": 0, "error_type": "E", "error_message": "x"}
+        )
+
+    record = store.load("retried-often")
+    timeline = TaskRecord.from_store(record).timeline
+
+    # 9 events were recorded: PENDING, then STARTED and RETRY four times; the last 5 are kept.
+    assert [(event["state"], event.get("attempt")) for event in timeline] == [
+        ("RETRY", 2),
+        ("STARTED", 3),
+        ("RETRY", 3),
+        ("STARTED", 4),
+        ("RETRY", 4),
+    ]
+    assert sorted(name for name in record if name[0] == "e" and name[1:].isdigit()) == [
+        "e5",
+        "e6",
+        "e7",
+        "e8",
+        "e9",
+    ]
+
+
+def test_a_timeline_an_older_writer_kept_as_one_list_is_merged_in_time_order():
+    # During a deploy an older worker may have written the timeline as one JSON list.
+    record = {
+        "id": "t",
+        "actor": "a",
+        "queue": "q",
+        "state": "SUCCESS",
+        "timeline": '[{"state": "PENDING", "at": 1000}, {"state": "STARTED", "at": 2000}]',
+        "e3": '{"state": "SUCCESS", "at": 3000}',
+    }
+
+    timeline = TaskRecord.from_store(record).timeline
+
+    assert [event["state"] for event in timeline] == ["PENDING", "STARTED", "SUCCESS"]
+    assert timeline[0]["at"] == datetime.fromtimestamp(1, tz=UTC)

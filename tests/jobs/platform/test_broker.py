@@ -11,7 +11,7 @@ import redis
 from dramatiq.middleware import SkipMessage
 
 from jobs.platform.broker import JobdeckBroker
-from jobs.platform.connections import KeptConnections
+from jobs.platform.connections import KeptConnections, pack_commands
 from jobs.platform.settings import load_settings
 from jobs.runtime import start
 from tests.conftest import wait_for
@@ -26,6 +26,17 @@ def test_kept_connection_answers_in_order_and_hands_back_error_replies(redis_url
     assert isinstance(replies[1], redis.ResponseError) and "WRONGTYPE" in str(replies[1])
     assert replies[2] == 2
     assert connections.execute([("GET", "k")]) == [b"2"]
+
+
+def test_kept_connections_pack_commands_as_redis_py_does(redis_url):
+    connection = redis.Redis.from_url(redis_url).connection_pool.make_connection()
+    commands = [
+        ("EVALSHA", "abc", 0, "jobdeck:", "finish", "ünïcode", 1_733_100_000_000, -7, '{"a": "é"}'),
+        ("SET", b"raw bytes", 1.5, memoryview(b"a view"), b"x" * 10_000),
+        ("PING",),
+    ]
+
+    assert pack_commands(connection, commands) == b"".join(connection.pack_commands(commands))
 
 
 def test_kept_connection_recovers_when_redis_drops_it(redis_url):

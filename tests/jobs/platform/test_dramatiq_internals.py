@@ -58,6 +58,10 @@ UPGRADE = (
 DISPATCH = "re-check RecordingRedisBroker.dispatch_command in jobs/platform/broker.py"
 CONSUMER = "re-check _RecordingConsumer (ack, nack, _settle) in jobs/platform/broker.py"
 ENQUEUE = "re-check RecordingRedisBroker.enqueue and do_enqueue in jobs/platform/broker.py"
+FETCH = "re-check RecordingRedisBroker.do_fetch in jobs/platform/broker.py"
+CARRIED_ACK = (
+    "re-check the carried ack: AckOffer in jobs/platform/broker.py and settled() in monitoring/record.lua"
+)
 
 
 def dispatch_script() -> str:
@@ -149,6 +153,28 @@ def test_dispatch_script_reads_its_keys_and_arguments_where_the_header_says():
     first = len(EXPECTED_ARGV) + 1
     assert re.search(rf"for i={first},#ARGV do\n\s+ARGS\[i - {first - 1}\] = ARGV\[i\]", script), (
         f"dispatch.lua no longer takes the command's own arguments from ARGV[{first}] on; {DISPATCH}"
+    )
+
+
+def test_dramatiqs_ack_is_what_record_lua_does_when_a_finish_carries_it():
+    # monitoring/record.lua acks a message in the finish record (AckOffer in jobs/platform/broker.py)
+    # exactly as dispatch.lua's ack: the worker's heartbeat, then SREM from its acks and HDEL from
+    # the queue's messages; and Dramatiq never runs maintenance on an ack, so none is skipped.
+    script = dispatch_script()
+    ack = re.search(r'elseif command == "ack" then\n(.*?)\n-- ', script, re.S)
+    body = [line.strip() for line in ack.group(1).splitlines() if line.strip()] if ack else None
+
+    assert body == [
+        "local message_id = ARGS[1]",
+        'if redis.call("srem", queue_acks, message_id) > 0 then',
+        'redis.call("hdel", queue_messages, message_id)',
+        "end",
+    ], f"dispatch.lua's ack changed; {CARRIED_ACK}"
+    assert 'redis.call("zadd", heartbeats, timestamp, worker_id)' in script, (
+        f"dispatch.lua no longer beats on every call; {CARRIED_ACK}"
+    )
+    assert "ack" in dramatiq_redis.MAINTENANCE_COMMAND_BLACKLIST, (
+        f"Dramatiq may now run maintenance on an ack; {CARRIED_ACK}"
     )
 
 
@@ -284,6 +310,9 @@ def test_the_redis_consumer_jobdeck_extends_keeps_its_shape(broker):
         assert "self.queued_message_ids.discard(message.message_id)" in source, (
             f"_RedisConsumer.{method.__name__} no longer discards from queued_message_ids; {CONSUMER}"
         )
+    assert "self.broker.do_fetch(\n                            self.queue_name," in inspect.getsource(
+        _RedisConsumer.__next__
+    ), f"_RedisConsumer no longer fetches with broker.do_fetch(queue_name, count); {FETCH}"
     assert "return self.consumer_class(" in inspect.getsource(RedisBroker.consume), (
         f"RedisBroker.consume no longer builds consumer_class; {CONSUMER}"
     )
