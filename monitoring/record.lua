@@ -63,9 +63,10 @@ local function add_event(task, fields, state_name, worker, attempt, name, value)
         encoded = encoded .. ',"' .. name .. '":' .. (name == "eta" and value or cjson.encode(value))
     end
     local events = (tonumber(task.events) or 0) + 1
+    local number = text(events)
     task.events = events
     local n = #fields
-    fields[n + 1], fields[n + 2], fields[n + 3], fields[n + 4] = "e" .. text(events), encoded .. "}", "events", text(events)
+    fields[n + 1], fields[n + 2], fields[n + 3], fields[n + 4] = "e" .. number, encoded .. "}", "events", number
     if events > TIMELINE_MAX then
         -- A task retried forever keeps its latest events only.
         redis.call("hdel", task_key, "e" .. text(events - TIMELINE_MAX))
@@ -109,19 +110,6 @@ local function expire_in(task, seconds)
     redis.call("expire", task_key, text(seconds))
     redis.call("zadd", prefix .. "expiries", text(tonumber(now_text) + seconds * 1000),
                task_id .. "\t" .. task.actor .. "\t" .. task.queue)
-end
-
--- Whether a worker that held a task died without saying goodbye: it never marked itself stopped,
--- and Dramatiq no longer sees its heartbeat (which is why the broker redelivered its messages).
-local function died_without_goodbye(worker)
-    if not worker then
-        return true
-    end
-    if redis.call("hexists", prefix .. "worker:" .. worker, "stopped_at") == 1 then
-        return false
-    end
-    local beat = tonumber(redis.call("zscore", BROKER_HEARTBEATS, worker))
-    return not beat or beat < tonumber(now_text) - REDELIVERY_MS
 end
 
 -- A task seen for the first time: its names, arguments and links, and its place in the
@@ -226,6 +214,19 @@ elseif command == "start" then
         if task.state == "STARTED" then
             if last_worker == data.worker and last_attempt == data.attempt then
                 return "ok"  -- a replay of this very start (a kept connection re-sent its batch)
+            end
+            -- Whether a worker that held a task died without saying goodbye: it never marked
+            -- itself stopped, and Dramatiq no longer sees its heartbeat (which is why the broker
+            -- redelivered its messages). Defined here, where it is used: a closure costs every call.
+            local function died_without_goodbye(worker)
+                if not worker then
+                    return true
+                end
+                if redis.call("hexists", prefix .. "worker:" .. worker, "stopped_at") == 1 then
+                    return false
+                end
+                local beat = tonumber(redis.call("zscore", BROKER_HEARTBEATS, worker))
+                return not beat or beat < tonumber(now_text) - REDELIVERY_MS
             end
             if died_without_goodbye(last_worker) then
                 -- The previous attempt never finished: its worker process died on it.
