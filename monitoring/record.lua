@@ -8,8 +8,8 @@
 -- Every call runs on a worker's hot path, so its cost is counted (callgrind, issue 9):
 --  * each command reads only the fields it needs and writes its fields in one HSET built by a
 --    table constructor;
---  * a timeline event is a field of its own (e1, e2, ...), so that no event reads or rewrites the
---    ones before it;
+--  * a timeline event is appended to the timeline's JSON as text, never decoded (except to drop
+--    the oldest past the limit);
 --  * values stay text from ARGV to Redis: a Lua number handed to redis.call or joined to a
 --    string is formatted with "%.14g", which cost more than the commands around it; numbers
 --    computed here are written with text(), an integer format;
@@ -49,8 +49,9 @@ local function move_to(task, new_state, fields)
     task.state = new_state
 end
 
--- One event on the task's timeline, as a field of its own: its state, when, and what of worker,
--- attempt and one more field (``name``, ``value``: eta, a number, or error or reason, text) it has.
+-- One event on the task's timeline: its state, when, and what of worker, attempt and one more
+-- field (``name``, ``value``: eta, a number, or error or reason, text) it has. The timeline is one
+-- field, not a field per event, which cost 16 % more memory per task for 2 % less time.
 local function add_event(task, fields, state_name, worker, attempt, name, value)
     local encoded = '{"state":"' .. state_name .. '","at":' .. now_text
     if worker then
@@ -63,14 +64,26 @@ local function add_event(task, fields, state_name, worker, attempt, name, value)
         encoded = encoded .. ',"' .. name .. '":' .. (name == "eta" and value or cjson.encode(value))
     end
     local events = (tonumber(task.events) or 0) + 1
-    local number = text(events)
     task.events = events
-    local n = #fields
-    fields[n + 1], fields[n + 2], fields[n + 3], fields[n + 4] = "e" .. number, encoded .. "}", "events", number
+    local timeline = task.timeline
     if events > TIMELINE_MAX then
-        -- A task retried forever keeps its latest events only.
-        redis.call("hdel", task_key, "e" .. text(events - TIMELINE_MAX))
+        -- Rare: drop the oldest events so that a task retried forever stays small.
+        local decoded = cjson.decode(timeline)
+        while #decoded >= TIMELINE_MAX do
+            table.remove(decoded, 1)
+        end
+        decoded[#decoded + 1] = cjson.decode(encoded .. "}")
+        timeline = cjson.encode(decoded)
+        events = #decoded
+    elseif timeline then
+        -- Appending text keeps each event O(1) instead of decoding the whole timeline.
+        timeline = string.sub(timeline, 1, -2) .. "," .. encoded .. "}]"
+    else
+        timeline = "[" .. encoded .. "}]"
     end
+    task.timeline = timeline
+    local n = #fields
+    fields[n + 1], fields[n + 2], fields[n + 3], fields[n + 4] = "timeline", timeline, "events", text(events)
 end
 
 local function write(fields)
@@ -159,9 +172,9 @@ local function read(...)
 end
 
 if command == "enqueue" then
-    local current = read("state", "eta", "enqueued_at", "events", "actor", "queue")
+    local current = read("state", "eta", "enqueued_at", "events", "actor", "queue", "timeline")
     local task = {state = current[1], enqueued_at = current[3], events = current[4],
-                  actor = current[5], queue = current[6]}
+                  actor = current[5], queue = current[6], timeline = current[7]}
     local had_eta = current[2]
     if task.state and task.state ~= "SCHEDULED" then
         -- A retry, or a delayed message moved to its queue: the state stays; note the next run.
@@ -191,8 +204,8 @@ if command == "enqueue" then
 
 elseif command == "start" then
     local current = read("state", "enqueued_at", "events", "worker", "attempt", "deaths", "revoked_until",
-                         "orphaned", "eta", "progress")
-    local task = {state = current[1], enqueued_at = current[2], events = current[3]}
+                         "orphaned", "eta", "progress", "timeline")
+    local task = {state = current[1], enqueued_at = current[2], events = current[3], timeline = current[11]}
     local last_worker, last_attempt, deaths = current[4], current[5], tonumber(current[6]) or 0
     if current[7] and tonumber(current[7]) > tonumber(now_text) then
         if task.state ~= "REVOKED" then
@@ -264,9 +277,9 @@ elseif command == "start" then
 
 elseif command == "finish" then
     local current = read("state", "enqueued_at", "events", "actor", "queue", "finished_attempt", "deaths",
-                         "orphaned")
+                         "orphaned", "timeline")
     local task = {state = current[1], enqueued_at = current[2], events = current[3],
-                  actor = current[4], queue = current[5]}
+                  actor = current[4], queue = current[5], timeline = current[9]}
     local fields
     if not task.state then
         fields = create(task)
@@ -330,9 +343,9 @@ elseif command == "progress" then
     return state
 
 elseif command == "revoke" then
-    local current = read("state", "enqueued_at", "events", "actor", "queue")
+    local current = read("state", "enqueued_at", "events", "actor", "queue", "timeline")
     local task = {state = current[1], enqueued_at = current[2], events = current[3],
-                  actor = current[4], queue = current[5]}
+                  actor = current[4], queue = current[5], timeline = current[6]}
     if not task.state then
         return nil
     end
@@ -357,10 +370,10 @@ elseif command == "revoke" then
     return previous
 
 elseif command == "orphan" then
-    local current = read("state", "events", "worker", "orphaned")
+    local current = read("state", "events", "worker", "orphaned", "timeline")
     if current[1] == "STARTED" and current[3] == data.worker and not current[4] then
         local fields = {"orphaned", now_text}
-        add_event({events = current[2]}, fields, "ORPHANED", current[3])
+        add_event({events = current[2], timeline = current[5]}, fields, "ORPHANED", current[3])
         write(fields)
         return "orphaned"
     end
@@ -368,8 +381,8 @@ elseif command == "orphan" then
 
 elseif command == "interrupt" then
     -- A stopping worker handed the message back to its queue: the task waits again, no death.
-    local current = read("state", "enqueued_at", "events", "worker", "orphaned", "progress")
-    local task = {state = current[1], enqueued_at = current[2], events = current[3]}
+    local current = read("state", "enqueued_at", "events", "worker", "orphaned", "progress", "timeline")
+    local task = {state = current[1], enqueued_at = current[2], events = current[3], timeline = current[7]}
     if task.state ~= "STARTED" or current[4] ~= data.worker then
         return task.state
     end
@@ -385,9 +398,9 @@ elseif command == "interrupt" then
 elseif command == "lost" then
     -- Upkeep found the message acknowledged (or dead-lettered) while the task was still STARTED:
     -- its finish record never arrived. The outcome is unknown; the task is not left STARTED.
-    local current = read("state", "enqueued_at", "events", "actor", "queue", "worker", "orphaned")
+    local current = read("state", "enqueued_at", "events", "actor", "queue", "worker", "orphaned", "timeline")
     local task = {state = current[1], enqueued_at = current[2], events = current[3],
-                  actor = current[4], queue = current[5]}
+                  actor = current[4], queue = current[5], timeline = current[8]}
     if task.state ~= "STARTED" or current[6] ~= data.worker then
         return task.state
     end

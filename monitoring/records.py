@@ -35,22 +35,6 @@ def _int(value: str | None) -> int | None:
     return None if value in (None, "") else int(float(value))
 
 
-def _timeline(record: dict[str, str]) -> list[dict[str, Any]]:
-    """A task's events in order: record.lua keeps each in a field of its own (e1, e2, ...).
-
-    A record written before that kept them as one JSON list (``timeline``); during a deploy both
-    kinds of writer may have added events, so the two are merged by time.
-    """
-    numbered = sorted(
-        (int(name[1:]), value) for name, value in record.items() if name[:1] == "e" and name[1:].isdigit()
-    )
-    events = [json.loads(value) for _, value in numbered]
-    earlier = _json_or_text(record.get("timeline"))
-    if isinstance(earlier, list) and earlier:
-        events = sorted(earlier + events, key=lambda event: int(event.get("at", 0)))
-    return events
-
-
 @dataclass(frozen=True)
 class TaskRecord:
     """One task as the store knows it; ``orphaned`` means its worker died while running it."""
@@ -96,7 +80,7 @@ class TaskRecord:
             and bool(record.get("worker"))
             and record["worker"] not in live_workers
         )
-        timeline = _timeline(record)
+        timeline = _json_or_text(record.get("timeline")) or []
         for event in timeline:
             event["at"] = from_ms(event.get("at"))
             if "eta" in event:

@@ -3,10 +3,10 @@
 jobdeck's own keys (``P`` is PREFIX, ``jobdeck:``)::
 
     P task:<id>                       HASH    one task: state, actor, queue, times, worker, attempt,
-                                              retries, progress, display args/result, error, its
-                                              timeline (one JSON event per field e1, e2, ...), a
-                                              revocation (revoked_until, ms), and while a failure is
-                                              kept the full original message (``message``, never shown)
+                                              retries, progress, display args/result, error,
+                                              timeline (JSON), a revocation (revoked_until, ms), and
+                                              while a failure is kept the full original message
+                                              (field ``message``, never shown)
     P history                         ZSET    every task id, scored by enqueue time (ms)
     P history:actor:<actor>           ZSET    the same, one per actor
     P history:queue:<queue>           ZSET    the same, one per queue

@@ -248,27 +248,3 @@ def test_a_task_retried_past_the_timeline_limit_keeps_its_latest_events_in_order
         ("STARTED", 4),
         ("RETRY", 4),
     ]
-    assert sorted(name for name in record if name[0] == "e" and name[1:].isdigit()) == [
-        "e5",
-        "e6",
-        "e7",
-        "e8",
-        "e9",
-    ]
-
-
-def test_a_timeline_an_older_writer_kept_as_one_list_is_merged_in_time_order():
-    # During a deploy an older worker may have written the timeline as one JSON list.
-    record = {
-        "id": "t",
-        "actor": "a",
-        "queue": "q",
-        "state": "SUCCESS",
-        "timeline": '[{"state": "PENDING", "at": 1000}, {"state": "STARTED", "at": 2000}]',
-        "e3": '{"state": "SUCCESS", "at": 3000}',
-    }
-
-    timeline = TaskRecord.from_store(record).timeline
-
-    assert [event["state"] for event in timeline] == ["PENDING", "STARTED", "SUCCESS"]
-    assert timeline[0]["at"] == datetime.fromtimestamp(1, tz=UTC)
