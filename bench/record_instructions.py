@@ -47,27 +47,7 @@ def record_lifecycles(tree: Path, tasks: int, output: Path, server: str, events:
     from jobs.platform.redis_server import free_port
     from monitoring.store import TaskStore, duration_bucket
 
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            "valgrind",
-            "--tool=callgrind",
-            f"--callgrind-out-file={output}",
-            server,
-            "--port",
-            str(port),
-        ]
-        + ["--save", "", "--appendonly", "no", "--dir", str(output.parent)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-    for _ in range(600):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.1)
+    process, client = start_under_callgrind(server, output, free_port())
     store = TaskStore(client)
     store.record_command("enqueue", "warm-up", {})  # loads the script
     task_ids = [uuid.uuid4().hex for _ in range(tasks)]
@@ -100,7 +80,26 @@ def record_lifecycles(tree: Path, tasks: int, output: Path, server: str, events:
             pipeline.execute()
     with contextlib.suppress(redis.ConnectionError):
         client.shutdown(nosave=True)
-    server.wait()
+    process.wait()
+
+
+def start_under_callgrind(server: str, output: Path, port: int) -> tuple[subprocess.Popen, redis.Redis]:
+    """``server`` (a redis-server) under callgrind on ``port``, writing its counts to ``output``,
+    and a client, once it answers."""
+    process = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={output}", server, "--port", str(port)]
+        + ["--save", "", "--appendonly", "no", "--dir", str(output.parent)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    for _ in range(600):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.1)
+    return process, client
 
 
 def main() -> None:

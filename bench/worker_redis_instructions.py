@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
+from bench.record_instructions import start_under_callgrind  # noqa: E402
 from jobs.platform.redis_server import free_port  # noqa: E402
 
 
@@ -36,26 +37,7 @@ def instructions_per_message(kind: str, jobs: int, tree: Path) -> float:
     work = Path(tempfile.mkdtemp(prefix="jobdeck-bench-worker-callgrind-"))
     output = work / "callgrind.out"
     port = free_port()
-    server = subprocess.Popen(
-        [
-            "valgrind",
-            "--tool=callgrind",
-            f"--callgrind-out-file={output}",
-            "redis-server",
-            "--port",
-            str(port),
-        ]
-        + ["--save", "", "--appendonly", "no", "--dir", str(work)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-    for _ in range(600):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.1)
+    server, client = start_under_callgrind("redis-server", output, port)
     url = f"redis://127.0.0.1:{port}/0"
     env = {
         **os.environ,
