@@ -226,7 +226,9 @@ class _RecordingConsumer(_RedisConsumer):
 
         The writes go first: if the connection is cut between them, the message is redelivered
         and its record already says how it ended; if a write is refused while the ack lands,
-        upkeep resolves the task (monitoring/upkeep.py). The riders stay on the message until
+        upkeep resolves the task (monitoring/upkeep.py). A rider may carry the ack itself
+        (AckOffer: the finish record does, in the same script call); if Redis answers its command
+        with an error, Dramatiq's own ack follows. The riders stay on the message until
         they are sent, so that Dramatiq's retry of an ack that lost its connection carries them
         again. Whatever Redis answers, the message's prefetch slot is released, as Dramatiq does.
         """
