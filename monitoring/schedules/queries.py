@@ -46,7 +46,7 @@ class ScheduleMonitor:
         try:
             return self.definitions[name]
         except KeyError:
-            known = ", ".join(self.definitions) or "none"
+            known = ", ".join(sorted(self.definitions)) or "none"
             raise UnknownSchedule(f"no schedule is called {name!r}; the schedules are: {known}") from None
 
     def list(self, *, recent: int = DEFAULT_RECENT_TICKS, now: datetime | None = None) -> list[Schedule]:

@@ -284,3 +284,11 @@ def test_the_registered_jobs_show_the_schedule_the_scheduler_fires(runtime):
     assert schedules["test_task"] == "* * * * * *"  # made periodic by JOBDECK_SCHEDULE_TEST_TASK
     assert schedules["generate_weekly_report"] == "0 10 * * 1"
     assert schedules["send_bill_reminders"] is None
+
+
+def test_an_unknown_schedule_is_answered_with_every_schedule_name_in_alphabetical_order(runtime):
+    with pytest.raises(UnknownSchedule) as refused:
+        runtime.schedule_monitor.find("nope")
+
+    listed = str(refused.value).split("the schedules are: ", 1)[1].split(", ")
+    assert listed == sorted(schedule.name for schedule in runtime.schedule_monitor.list())
