@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobs.platform.errors import JobdeckError, ServiceUnavailable, StorageError
+from jobs.platform.errors import JobdeckError, NotMigrated, ServiceUnavailable, StorageError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -132,15 +132,34 @@ def guarded_session(sessions: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
+#: PostgreSQL's SQLSTATE for a table that does not exist.
+UNDEFINED_TABLE = "42P01"
+
+
 @contextmanager
 def unavailable_on_driver_error(url: URL) -> Iterator[None]:
-    """Turn a lost or refused database connection inside the block into ServiceUnavailable."""
+    """Turn a lost or refused database connection inside the block into ServiceUnavailable, and
+    a database without jobdeck's tables into NotMigrated."""
     try:
         yield
-    except OperationalError as error:
+    except (OperationalError, ProgrammingError) as error:
+        if _missing_table(error):
+            raise NotMigrated(
+                f"database at {redact_url(url)} has no jobdeck tables yet: run `jobdeck db upgrade` "
+                f"({_short_reason(error, url)})"
+            ) from None
+        if isinstance(error, ProgrammingError):
+            raise
         raise ServiceUnavailable(
             f"database at {redact_url(url)} cannot be reached: {_short_reason(error, url)}"
         ) from None
+
+
+def _missing_table(error: DBAPIError) -> bool:
+    """Whether the driver says a table does not exist (SQLite has no error code for it)."""
+    if getattr(error.orig, "sqlstate", None) == UNDEFINED_TABLE:
+        return True
+    return isinstance(error, OperationalError) and str(error.orig).startswith("no such table")
 
 
 def _short_reason(error: DBAPIError, url: URL) -> str:

@@ -27,6 +27,11 @@ class ServiceUnavailable(JobdeckError):
     """Raised when Redis or the database cannot be reached at start-up or from the CLI."""
 
 
+class NotMigrated(ServiceUnavailable):
+    """Raised when the database has none of jobdeck's tables yet (or lacks one): it is reached,
+    but not ready until ``jobdeck db upgrade`` has run."""
+
+
 class UnknownJob(JobdeckError):
     """Raised when a job name names no actor."""
 

@@ -39,3 +39,11 @@ def test_unreachable_database_exits_3(environment, arguments):
 
     assert_one_red_line(result, "database at postgresql+psycopg://billing:***@127.0.0.1:1/billing", status=3)
     assert "hunter2" not in result.stderr
+
+
+@pytest.mark.parametrize("arguments", [["reports"], ["tokens", "list"]], ids=" ".join)
+def test_a_database_never_migrated_is_named_as_such_not_as_unreachable(environment, tmp_path, arguments):
+    result = run_jobdeck({**environment, "DATABASE_URL": f"sqlite:///{tmp_path}/empty.db"}, *arguments)
+
+    assert_one_red_line(result, "has no jobdeck tables yet: run `jobdeck db upgrade`", status=3)
+    assert "cannot be reached" not in result.stderr
