@@ -354,6 +354,8 @@ elseif command == "revoke" then
     end
     -- The revocation lasts as long as the message can still be delivered (start checks it).
     local fields = {"revoked_until", text(tonumber(now_text) + tonumber(data.ttl_ms))}
+    -- Workers of the release before this one (restarts overlap on a PaaS) check a key instead.
+    redis.call("set", prefix .. "revoked:" .. task_id, now_text, "PX", data.ttl_ms)
     if task.state == "STARTED" then
         fields[3], fields[4] = "revoke_requested_at", now_text
         add_event(task, fields, "REVOKE_REQUESTED")

@@ -15,6 +15,8 @@ jobdeck's own keys (``P`` is PREFIX, ``jobdeck:``)::
                                               upkeep removes expired tasks from every history index
     P failure-groups                  HASH    fingerprint -> JSON {type, message, count, first, last}
     P failure-group:<fingerprint>     ZSET    failed task ids of one fingerprint, by failure time
+    P revoked:<id>                    STRING  a revocation, for workers of the previous release
+                                              (record.lua writes it; it checks revoked_until)
     P stats:minute:<n>                HASH    counters of minute n since the epoch: <actor>@<queue>:<metric>
     P stats:hour:<n>                  HASH      (enqueued, succeeded, failed, retried, revoked,
     P stats:day:<n>                   HASH      duration_sum, duration_max, b<i>); see counters.py
@@ -88,6 +90,11 @@ def history_by(field: str, value: str) -> str:
 
 def failure_group(fingerprint: str) -> str:
     return f"{PREFIX}failure-group:{fingerprint}"
+
+
+def revoked(task_id: str) -> str:
+    """The revocation key workers of the previous release check (record.lua writes it too)."""
+    return f"{PREFIX}revoked:{task_id}"
 
 
 def stats(granularity: str, bucket: int) -> str:

@@ -63,6 +63,8 @@ def test_revocation_of_a_delayed_task_outlives_its_delay_and_worker_restarts(
     revoked_until = int(client.hget(keys.task(long_delay.message_id), "revoked_until"))
     assert revoked_until - time.time() * 1000 > 3 * 3600 * 1000
     assert client.pttl(keys.task(long_delay.message_id)) > 3 * 3600 * 1000
+    # and workers of the previous release, still running during a deploy, see it too
+    assert client.pttl(keys.revoked(long_delay.message_id)) > 3 * 3600 * 1000
     assert redis_events(redis_url, "near") == []
     assert runtime.monitor.get_task_status(short_delay.message_id).status == "REVOKED"
     assert runtime.monitor.get_task_status(long_delay.message_id).status == "REVOKED"
