@@ -6,15 +6,14 @@
 -- call pays for decoding them.
 --
 -- Every call runs on a worker's hot path, so its cost is counted (callgrind, issue 9):
---  * each command reads only the fields it needs and writes its fields in one HSET built by a
---    table constructor;
+--  * each command reads only the fields it needs (one HMGET) and writes its fields in one HSET;
 --  * a timeline event is appended to the timeline's JSON as text, never decoded (except to drop
 --    the oldest past the limit);
 --  * values stay text from ARGV to Redis: a Lua number handed to redis.call or joined to a
 --    string is formatted with "%.14g", which cost more than the commands around it; numbers
 --    computed here are written with text(), an integer format;
---  * few closures, few upvalues, few tables: creating them and collecting them was a third of
---    the script's cost.
+--  * a helper only a rare path needs is defined on that path: every closure is made again on
+--    every call.
 -- luacheck: globals ARGV redis cjson unpack
 
 local TTL_SUCCESS, TTL_FAILURE, TTL_MINUTE, TIMELINE_MAX, POISON_CAP, REDELIVERY_MS, BROKER_HEARTBEATS = CONFIG
