@@ -5,8 +5,9 @@
 
 throughput: no-op jobs through real workers (2 processes x 8 threads), jobdeck as deployed (every
 record, counter and heartbeat on; Dramatiq's per-process Prometheus off, its default) versus
-plain Dramatiq with Results only, interleaved runs on one Redis; the
-figure is the ratio of median throughputs (bar >= 1.0). It also reports Redis memory per
+plain Dramatiq with Results only, interleaved runs on one Redis, each timed from when both
+worker processes fetch (so start-up is not timed); the figure is the ratio of median
+throughputs (bar >= 1.0). It also reports Redis memory per
 retained task.
 reads: with N task records in the store, p95 latency of one task's status, a 50-row history
 page (unfiltered, by actor, by state) and stats for all actors (bar < 20 ms each).
