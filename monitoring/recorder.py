@@ -367,7 +367,7 @@ class FinishRecord:
         if settle == "nack":
             self.data = {**self.data, "dead_lettered_at": now_ms()}
         # The finish record carries the ack when it may (record.lua acks last, as Dramatiq does).
-        acknowledgement = offer.take().arguments() if offer is not None else ()
+        acknowledgement = offer.take() if offer is not None else ()
         return [
             self.recorder.store.record_command("finish", self.message.message_id, self.data, *acknowledgement)
         ]

@@ -138,7 +138,7 @@ class TaskStore:
         A straight EVALSHA: a Script on a pipeline costs a SCRIPT EXISTS round trip per execute.
         A finish may also do its message's ack: ``acknowledgement`` is then the acks key, the
         messages key, the heartbeats key, the worker id and the message id
-        (jobs.platform.broker.Acknowledgement).
+        (jobs.platform.broker.AckOffer).
         """
         self._ensure_loaded()
         return ("EVALSHA", self._script.sha, 0, *self._arguments(command, task_id, data), *acknowledgement)

@@ -14,9 +14,9 @@ These calls (the enqueue, the recorder's start, the ack) go on a connection each
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import dramatiq
@@ -40,33 +40,24 @@ HAND_BACK_ATTRIBUTE = "jobdeck_hand_back"
 logger = dramatiq.get_logger(__name__)
 
 
-@dataclass(frozen=True)
-class Acknowledgement:
-    """Dramatiq's ack of one message, as the keys and ids its dispatch script acks it with."""
-
-    acks_key: str
-    messages_key: str
-    heartbeats_key: str
-    worker_id: str
-    message_id: str
-
-    def arguments(self) -> tuple[str, ...]:
-        return (self.acks_key, self.messages_key, self.heartbeats_key, self.worker_id, self.message_id)
-
-
 class AckOffer:
     """A message's ack, offered to its riders: one may do it in its last command, in place of the
-    broker's own EVALSHA of Dramatiq's dispatch script (a script call fewer per message)."""
+    broker's own EVALSHA of Dramatiq's dispatch script (a script call fewer per message).
 
-    def __init__(self, acknowledgement: Acknowledgement) -> None:
-        self.acknowledgement = acknowledgement
+    ``arguments`` are what that command needs to ack as Dramatiq's dispatch script does: the
+    worker's acks key, the queue's messages key, the heartbeats key, the worker id and the
+    message id.
+    """
+
+    def __init__(self, arguments: tuple[str, ...]) -> None:
+        self.arguments = arguments
         self.taken = False
 
-    def take(self) -> Acknowledgement:
+    def take(self) -> tuple[str, ...]:
         """Carry the ack: the rider's last command must do exactly what Dramatiq's ack does, last,
         and answer an error if it did not (the broker then acks the usual way)."""
         self.taken = True
-        return self.acknowledgement
+        return self.arguments
 
 
 class AckRider(Protocol):
@@ -266,16 +257,18 @@ class _RecordingConsumer(_RedisConsumer):
     def _ack_offer(self, message) -> AckOffer:
         """The ack for a rider to carry. Dramatiq's own ack never runs its queue maintenance
         (``MAINTENANCE_COMMAND_BLACKLIST``), so a carried ack leaves nothing undone."""
+        return AckOffer((*self._ack_keys, message.options["redis_message_id"]))
+
+    @functools.cached_property
+    def _ack_keys(self) -> tuple[str, str, str, str]:
+        """The keys and worker id every ack of this consumer uses (its queue and worker are fixed)."""
         broker = self.broker
         namespace = broker.namespace
-        return AckOffer(
-            Acknowledgement(
-                acks_key=keys.broker_acks(namespace, broker.broker_id, self.queue_name),
-                messages_key=keys.broker_messages(namespace, self.queue_name),
-                heartbeats_key=keys.broker_heartbeats(namespace),
-                worker_id=broker.broker_id,
-                message_id=message.options["redis_message_id"],
-            )
+        return (
+            keys.broker_acks(namespace, broker.broker_id, self.queue_name),
+            keys.broker_messages(namespace, self.queue_name),
+            keys.broker_heartbeats(namespace),
+            broker.broker_id,
         )
 
     @staticmethod

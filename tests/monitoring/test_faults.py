@@ -174,7 +174,7 @@ class RefusedFinish:
 
     def commands(self, settle, offer):
         # It carries the ack, as the real finish record does: the refusal must not lose the ack.
-        acknowledgement = offer.take().arguments() if offer is not None else ()
+        acknowledgement = offer.take() if offer is not None else ()
         return [
             self.store.record_command(
                 "not-a-command", self.message_id, {"state": "SUCCESS"}, *acknowledgement
